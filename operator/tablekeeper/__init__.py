@@ -1,0 +1,1 @@
+"""tablekeeper: DynamoDB-style tables with backups and point-in-time recovery."""

@@ -1,0 +1,74 @@
+"""The ``tablekeeper`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def _engine_command(args: argparse.Namespace) -> int:
+    from tablekeeper.engine.server import ServerOptions, run
+    from tablekeeper.engine.storage.sqlite import Durability
+
+    options = ServerOptions(
+        data_dir=Path(args.data),
+        host=args.host,
+        port=args.port,
+        auth=args.auth,
+        credentials_file=Path(args.credentials) if args.credentials else None,
+        region=args.region,
+        durability=Durability(args.durability),
+    )
+    return run(options)
+
+
+def _add_engine(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("engine", help="run the DynamoDB-compatible engine")
+    p.add_argument("--data", default="./data", help="data directory (default ./data)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--auth", choices=("sigv4", "none"), default=None,
+                   help="request authentication (default: none on loopback, sigv4 otherwise)")
+    p.add_argument("--credentials", help="SigV4 credentials file (ACCESS_KEY_ID:SECRET lines); "
+                   "default DATA/credentials, generated on first start")
+    p.add_argument("--region", default="us-east-1", help="region named in ARNs (default us-east-1)")
+    p.add_argument("--durability", choices=("power-loss", "process-crash"), default="power-loss",
+                   help="power-loss (default): every acknowledged write is fsynced; "
+                   "process-crash: faster, survives a killed process but not a power cut")
+    p.set_defaults(func=_engine_command)
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    try:
+        from tablekeeper import bench
+    except ImportError:
+        return
+    p = sub.add_parser("bench", help="benchmark any DynamoDB-compatible endpoint")
+    bench.add_arguments(p)
+    p.set_defaults(func=lambda args: bench.run(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tablekeeper", description=__doc__)
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_engine(sub)
+    _add_bench(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,115 @@
+"""DynamoDB's JSON 1.0 protocol: a thin codec between HTTP and the operations.
+
+Dispatch on ``X-Amz-Target``, decode the JSON body, let the operation parse
+and execute it, encode the result; map every exception to DynamoDB's error
+shape.  Nothing here knows what an operation does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import zlib
+from collections.abc import Callable, Mapping
+
+import orjson
+
+from tablekeeper.engine.engine import Engine
+from tablekeeper.engine.errors import (
+    DynamoDBError,
+    InternalServerError,
+    ResourceNotFoundException,
+    SerializationException,
+    UnknownOperationException,
+)
+from tablekeeper.engine.operations import OPERATIONS, STREAMS_OPERATIONS
+from tablekeeper.engine.operations.base import Operation
+from tablekeeper.engine.protocol.http import Request, Response
+from tablekeeper.engine.storage.base import StorageError, TableMissing
+
+log = logging.getLogger(__name__)
+
+_PREFIXES: Mapping[str, Mapping[str, Operation]] = {
+    "DynamoDB_20120810": OPERATIONS,
+    "DynamoDBStreams_20120810": STREAMS_OPERATIONS,
+}
+
+
+def _request_id() -> str:
+    return os.urandom(26).hex().upper()
+
+
+class DynamoDBApplication:
+    """The engine's HTTP application."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        authenticate: Callable[[Request], object] | None = None,
+        observe: Callable[[str, float, str], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._authenticate = authenticate  # raises a DynamoDBError to refuse
+        self._observe = observe  # (operation, seconds, outcome) for metrics
+
+    async def __call__(self, request: Request) -> Response:
+        if request.method == "GET":
+            return self._health(request)
+        started = time.perf_counter()
+        name = "unknown"
+        try:
+            operation = self._operation(request.headers.get("x-amz-target", ""))
+            name = operation.name
+            if self._authenticate is not None:
+                self._authenticate(request)
+            try:
+                body = orjson.loads(request.body) if request.body else None
+            except orjson.JSONDecodeError:
+                raise SerializationException() from None
+            if not isinstance(body, dict):
+                raise SerializationException()
+            typed = operation.parse(body)
+            result = await operation.execute(self._engine, typed)
+            payload = orjson.dumps(result.to_wire())
+            status = 200
+            outcome = "ok"
+        except DynamoDBError as error:
+            status, payload, outcome = error.status, orjson.dumps(error.body()), error.code
+        except TableMissing:  # the table was deleted while the request was in flight
+            error = ResourceNotFoundException()
+            status, payload, outcome = error.status, orjson.dumps(error.body()), error.code
+        except StorageError as exc:
+            log.error("%s failed in storage: %s", name, exc)
+            error = InternalServerError()
+            status, payload, outcome = error.status, orjson.dumps(error.body()), error.code
+        except Exception:
+            log.exception("%s failed", name)
+            error = InternalServerError()
+            status, payload, outcome = error.status, orjson.dumps(error.body()), error.code
+        if self._observe is not None:
+            self._observe(name, time.perf_counter() - started, outcome)
+        return Response(
+            status,
+            payload,
+            headers=[
+                ("x-amzn-RequestId", _request_id()),
+                ("x-amz-crc32", str(zlib.crc32(payload))),
+            ],
+        )
+
+    @staticmethod
+    def _operation(target: str) -> Operation:
+        prefix, _, name = target.partition(".")
+        operations = _PREFIXES.get(prefix)
+        operation = operations.get(name) if operations is not None else None
+        if operation is None:
+            raise UnknownOperationException()
+        return operation
+
+    def _health(self, request: Request) -> Response:
+        # DynamoDB answers a GET with a plain health line; probes use it too.
+        return Response(
+            200, f"healthy: dynamodb.{self._engine.config.region}.amazonaws.com ".encode(),
+            content_type="text/plain",
+        )

@@ -1,0 +1,164 @@
+"""The storage seam: what the engine needs from an embedded store.
+
+Everything above this module speaks in opaque byte keys and values; storage
+trusts its inputs (validation happened at the edge) and promises only:
+
+* ``write(fn)`` runs ``fn(txn)`` serially with every other write, atomically:
+  either all of fn's writes happen or none do.  When the awaitable returns,
+  the writes are durable to the level the store was opened with.  An
+  exception raised by ``fn`` undoes fn's writes and is re-raised to the
+  caller; other writers are not affected.
+* the change-log record of an item write is appended in the same transaction
+  as the item, and gets the table's next sequence number (strictly
+  increasing, never reused, even after a crash).
+* ``reader(table)`` reads committed data; ``snapshot()`` pins one consistent
+  point for several reads while writers go on.
+
+Missing things are ``None`` (never an exception); a table id that is not open
+raises ``TableMissing``.  Any other failure of the store (disk full, I/O
+error, corruption) raises ``StorageError`` with the cause.
+
+Spaces name the keyed collections inside a table: ``ITEMS`` for the items
+themselves and one space per secondary index (``index:<name>``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+
+ITEMS = "items"
+
+
+def index_space(index_name: str) -> str:
+    return f"index:{index_name}"
+
+
+class StorageError(Exception):
+    """The store failed (I/O error, disk full, corruption): "verb object: cause"."""
+
+
+class TableMissing(StorageError):
+    """The table id is not open in this store."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One change-log record as the engine hands it to storage.
+
+    ``keys``, ``old`` and ``new`` are the engine's serialized key and images
+    (``None`` when there was no item before / after).  ``origin`` says who
+    wrote: ``None`` for a client, ``"ttl"`` for expiry, ``"region:<name>"``
+    for a replicated write.
+    """
+
+    timestamp_ms: int
+    keys: bytes
+    old: bytes | None
+    new: bytes | None
+    origin: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A change-log record as read back, with its sequence number."""
+
+    sequence: int
+    timestamp_ms: int
+    keys: bytes
+    old: bytes | None
+    new: bytes | None
+    origin: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TableStats:
+    item_count: int
+    item_bytes: int
+    last_sequence: int
+
+
+class WriteTxn(Protocol):
+    """What a write function may do; valid only inside ``Storage.write``."""
+
+    def get(self, table: str, key: bytes, space: str = ITEMS) -> bytes | None: ...
+
+    def put_item(
+        self,
+        table: str,
+        key: bytes,
+        value: bytes | None,
+        record: LogRecord | None,
+        count_delta: int,
+        size_delta: int,
+    ) -> int | None:
+        """Set (or, with value None, delete) an item and append its log record.
+
+        Returns the record's sequence number (None when ``record`` is None:
+        a write that changed nothing logs nothing).  The deltas keep the
+        table's item count and size for DescribeTable.
+        """
+        ...
+
+    def put(self, table: str, space: str, key: bytes, value: bytes) -> None:
+        """Set an entry of a non-item space (an index entry)."""
+        ...
+
+    def delete(self, table: str, space: str, key: bytes) -> None: ...
+
+
+class Reader(Protocol):
+    """Reads of one table's committed data."""
+
+    def get(self, key: bytes, space: str = ITEMS) -> bytes | None: ...
+
+    def range(
+        self,
+        low: bytes | None,
+        high: bytes | None,
+        *,
+        space: str = ITEMS,
+        reverse: bool = False,
+        low_inclusive: bool = True,
+        high_inclusive: bool = False,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Entries with low <= key < high (bounds as flagged), in key order.
+
+        ``None`` bounds are open.  The iterator reads lazily and must be
+        exhausted or closed before the next write on the loop thread.
+        """
+        ...
+
+    def snapshot(self) -> AbstractContextManager[Reader]:
+        """A reader pinned to one consistent point until the context exits."""
+        ...
+
+    def log(self, after: int, limit: int) -> list[StoredRecord]:
+        """Change-log records with sequence > after, oldest first."""
+        ...
+
+    def stats(self) -> TableStats: ...
+
+
+class Storage(Protocol):
+    def create_table(self, table: str) -> None:
+        """Create an empty table; an existing one with that id is an error."""
+        ...
+
+    def drop_table(self, table: str) -> Awaitable[None]:
+        """Remove a table and its data after pending writes to it finish."""
+        ...
+
+    def tables(self) -> list[str]: ...
+
+    def write(self, fn: Callable[[WriteTxn], T], *, tables: int = 1) -> Awaitable[T]:
+        """Run ``fn`` atomically and durably; ``tables`` > 1 when fn writes several."""
+        ...
+
+    def reader(self, table: str) -> Reader: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,614 @@
+"""SQLite storage: one WAL database per table, one writer thread, group commit.
+
+Why this shape:
+
+* One file per table keeps tables apart on disk (drop = delete a file, a
+  backup reads one file's snapshot) and leaves room to split a table later.
+* All writes run on one writer thread, one after another, so a conditional
+  write's read-check-write is atomic without locks.  The thread takes every
+  write queued while it was busy as one *batch*: one transaction per touched
+  table, one commit (and so one fsync) per table per batch, however many
+  clients wrote.  That is group commit: concurrent writers share the fsync.
+* Each write function runs inside a SAVEPOINT so that its failure undoes only
+  its own writes.  A write is acknowledged (its future resolved) only after
+  every table it touched has committed.
+* A write function that touches several tables (a transaction across tables)
+  runs in a batch of its own and first records its physical writes in
+  ``redo.db``; after a crash, recovery re-applies them to every table whose
+  commit did not happen, so such a write is all-or-nothing across files.
+
+Durability: ``POWER_LOSS`` (default) uses ``synchronous=FULL``: a commit is
+fsynced before it is acknowledged.  ``PROCESS_CRASH`` uses ``synchronous=
+NORMAL``: a commit reaches the OS before it is acknowledged, so it survives
+the process being killed but not the machine losing power.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tablekeeper.engine.storage.base import (
+    ITEMS,
+    LogRecord,
+    StorageError,
+    StoredRecord,
+    TableMissing,
+    TableStats,
+)
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log (
+    seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, keys BLOB NOT NULL,
+    old BLOB, new BLOB, origin TEXT);
+CREATE TABLE IF NOT EXISTS meta (
+    id INTEGER PRIMARY KEY CHECK (id = 0), item_count INTEGER NOT NULL,
+    item_bytes INTEGER NOT NULL, last_seq INTEGER NOT NULL, last_batch INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta VALUES (0, 0, 0, 0, 0);
+CREATE TABLE IF NOT EXISTS spaces (name TEXT PRIMARY KEY, tbl TEXT NOT NULL);
+"""
+
+_REDO_SCHEMA = """
+CREATE TABLE IF NOT EXISTS redo_ops (
+    batch INTEGER NOT NULL, n INTEGER NOT NULL, tbl TEXT NOT NULL, space TEXT NOT NULL,
+    k BLOB NOT NULL, v BLOB, PRIMARY KEY (batch, n));
+CREATE TABLE IF NOT EXISTS redo_log (
+    batch INTEGER NOT NULL, tbl TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
+    keys BLOB NOT NULL, old BLOB, new BLOB, origin TEXT, PRIMARY KEY (batch, tbl, seq));
+CREATE TABLE IF NOT EXISTS redo_meta (
+    batch INTEGER NOT NULL, tbl TEXT NOT NULL, item_count INTEGER NOT NULL,
+    item_bytes INTEGER NOT NULL, last_seq INTEGER NOT NULL, PRIMARY KEY (batch, tbl));
+"""
+
+
+class Durability(enum.Enum):
+    POWER_LOSS = "power-loss"  # fsync before acknowledging
+    PROCESS_CRASH = "process-crash"  # survives kill -9, not a power cut
+
+
+def _space_table(space: str) -> str:
+    # Index names allow characters SQL identifiers do not; hex keeps them safe.
+    return "items" if space == ITEMS else "s_" + space.encode().hex()
+
+
+def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    sync = "FULL" if durability is Durability.POWER_LOSS else "NORMAL"
+    conn.execute(f"PRAGMA synchronous={sync}")
+    conn.execute("PRAGMA cache_size=-16384")
+    conn.execute("PRAGMA mmap_size=268435456")
+    return conn
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class _Counters:
+    item_count: int
+    item_bytes: int
+    last_seq: int
+
+
+@dataclass
+class _TableFile:
+    table: str
+    path: Path
+    writer: sqlite3.Connection
+    reader: sqlite3.Connection
+    counters: _Counters
+    spaces: set[str]
+    in_batch: bool = False
+    dropped: bool = False
+
+    def close(self) -> None:
+        for conn in (self.writer, self.reader):
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+
+@dataclass
+class _Request:
+    fn: Callable[[Any], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+    solo: bool
+    touched: set[str] = field(default_factory=set)
+
+
+class _Txn:
+    """The WriteTxn handed to one write function inside a batch."""
+
+    def __init__(self, storage: SqliteStorage, request: _Request, batch: _Batch) -> None:
+        self._storage = storage
+        self._request = request
+        self._batch = batch
+        self._saved: dict[str, _Counters] = {}
+        self.redo: list[tuple[str, str, bytes, bytes | None]] | None = [] if request.solo else None
+        self.redo_log: list[tuple[str, int, LogRecord]] = []
+
+    def _file(self, table: str) -> _TableFile:
+        tf = self._storage._files.get(table)
+        if tf is None or tf.dropped:
+            raise TableMissing(f"write table {table}: not open")
+        if table not in self._saved:
+            if not tf.in_batch:
+                tf.writer.execute("BEGIN IMMEDIATE")
+                tf.in_batch = True
+                self._batch.files[table] = tf
+            tf.writer.execute("SAVEPOINT w")
+            c = tf.counters
+            self._saved[table] = _Counters(c.item_count, c.item_bytes, c.last_seq)
+            self._request.touched.add(table)
+        return tf
+
+    def get(self, table: str, key: bytes, space: str = ITEMS) -> bytes | None:
+        tf = self._file(table)
+        if space != ITEMS and space not in tf.spaces:
+            return None
+        row = tf.writer.execute(
+            f"SELECT v FROM {_space_table(space)} WHERE k = ?", (key,)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def put_item(
+        self,
+        table: str,
+        key: bytes,
+        value: bytes | None,
+        record: LogRecord | None,
+        count_delta: int,
+        size_delta: int,
+    ) -> int | None:
+        tf = self._file(table)
+        if value is None:
+            tf.writer.execute("DELETE FROM items WHERE k = ?", (key,))
+        else:
+            tf.writer.execute("INSERT OR REPLACE INTO items VALUES (?, ?)", (key, value))
+        if self.redo is not None:
+            self.redo.append((table, ITEMS, key, value))
+        counters = tf.counters
+        counters.item_count += count_delta
+        counters.item_bytes += size_delta
+        if record is None:
+            return None
+        counters.last_seq += 1
+        seq = counters.last_seq
+        tf.writer.execute(
+            "INSERT INTO log VALUES (?, ?, ?, ?, ?, ?)",
+            (seq, record.timestamp_ms, record.keys, record.old, record.new, record.origin),
+        )
+        if self.redo is not None:
+            self.redo_log.append((table, seq, record))
+        return seq
+
+    def put(self, table: str, space: str, key: bytes, value: bytes) -> None:
+        tf = self._file(table)
+        self._storage._ensure_space(tf, space)
+        tf.writer.execute(f"INSERT OR REPLACE INTO {_space_table(space)} VALUES (?, ?)", (key, value))
+        if self.redo is not None:
+            self.redo.append((table, space, key, value))
+
+    def delete(self, table: str, space: str, key: bytes) -> None:
+        tf = self._file(table)
+        if space != ITEMS and space not in tf.spaces:
+            return
+        tf.writer.execute(f"DELETE FROM {_space_table(space)} WHERE k = ?", (key,))
+        if self.redo is not None:
+            self.redo.append((table, space, key, None))
+
+    def finish(self, ok: bool) -> None:
+        for table, saved in self._saved.items():
+            tf = self._storage._files[table]
+            if not ok:
+                tf.writer.execute("ROLLBACK TO w")
+                tf.counters = saved
+            tf.writer.execute("RELEASE w")
+
+
+@dataclass
+class _Batch:
+    number: int
+    files: dict[str, _TableFile] = field(default_factory=dict)
+
+
+class _Reader:
+    """Reads of one table on the event-loop thread (see base.Reader)."""
+
+    def __init__(self, storage: SqliteStorage, tf: _TableFile, conn: sqlite3.Connection) -> None:
+        self._storage = storage
+        self._tf = tf
+        self._conn = conn
+
+    def get(self, key: bytes, space: str = ITEMS) -> bytes | None:
+        if space != ITEMS and space not in self._tf.spaces:
+            return None
+        try:
+            row = self._conn.execute(
+                f"SELECT v FROM {_space_table(space)} WHERE k = ?", (key,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(f"read table {self._tf.table}: {exc}") from exc
+        return None if row is None else row[0]
+
+    def range(
+        self,
+        low: bytes | None,
+        high: bytes | None,
+        *,
+        space: str = ITEMS,
+        reverse: bool = False,
+        low_inclusive: bool = True,
+        high_inclusive: bool = False,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        if space != ITEMS and space not in self._tf.spaces:
+            return iter(())
+        where, params = [], []
+        if low is not None:
+            where.append("k >= ?" if low_inclusive else "k > ?")
+            params.append(low)
+        if high is not None:
+            where.append("k <= ?" if high_inclusive else "k < ?")
+            params.append(high)
+        sql = f"SELECT k, v FROM {_space_table(space)}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY k DESC" if reverse else " ORDER BY k"
+        try:
+            return iter(self._conn.execute(sql, params))
+        except sqlite3.Error as exc:
+            raise StorageError(f"read table {self._tf.table}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[_Reader]:
+        # A dedicated connection, so that a long snapshot neither blocks nor is
+        # disturbed by the loop's other reads.
+        conn = sqlite3.connect(self._tf.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("BEGIN")
+            conn.execute("SELECT 1 FROM meta").fetchone()  # pins the snapshot now
+            yield _Reader(self._storage, self._tf, conn)
+        finally:
+            conn.close()
+
+    def log(self, after: int, limit: int) -> list[StoredRecord]:
+        rows = self._conn.execute(
+            "SELECT seq, ts, keys, old, new, origin FROM log WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after, limit),
+        ).fetchall()
+        return [StoredRecord(*row) for row in rows]
+
+    def stats(self) -> TableStats:
+        row = self._conn.execute("SELECT item_count, item_bytes, last_seq FROM meta").fetchone()
+        return TableStats(*row)
+
+
+class SqliteStorage:
+    """See the module docstring; implements storage.base.Storage."""
+
+    def __init__(self, directory: Path, durability: Durability = Durability.POWER_LOSS) -> None:
+        self._dir = Path(directory)
+        self._tables_dir = self._dir / "tables"
+        self._tables_dir.mkdir(parents=True, exist_ok=True)
+        self._durability = durability
+        self._files: dict[str, _TableFile] = {}
+        self._queue: list[_Request] = []
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._redo = _connect(self._dir / "redo.db", Durability.POWER_LOSS)
+        self._redo.executescript(_REDO_SCHEMA)
+        for path in sorted(self._tables_dir.glob("*.db")):
+            self._open_file(path.stem)
+        self._batch_number = self._recover()
+        self._thread = threading.Thread(target=self._run, name="storage-writer", daemon=True)
+        self._thread.start()
+
+    # --- tables ------------------------------------------------------------
+
+    def _open_file(self, table: str) -> _TableFile:
+        path = self._tables_dir / f"{table}.db"
+        writer = _connect(path, self._durability)
+        writer.executescript(_SCHEMA)
+        reader = _connect(path, self._durability)
+        count, size, seq = writer.execute(
+            "SELECT item_count, item_bytes, last_seq FROM meta"
+        ).fetchone()
+        spaces = {row[0] for row in writer.execute("SELECT name FROM spaces")}
+        tf = _TableFile(table, path, writer, reader, _Counters(count, size, seq), spaces)
+        self._files[table] = tf
+        return tf
+
+    def create_table(self, table: str) -> None:
+        if table in self._files:
+            raise StorageError(f"create table {table}: already exists")
+        try:
+            self._open_file(table)
+            _fsync_directory(self._tables_dir)
+        except (sqlite3.Error, OSError) as exc:
+            raise StorageError(f"create table {table}: {exc}") from exc
+
+    def forget_orphan(self, table: str) -> None:
+        """Delete a table's files at startup, before any write (see Engine)."""
+        tf = self._files.pop(table, None)
+        if tf is None:
+            return
+        tf.close()
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{tf.path}{suffix}")
+
+    def tables(self) -> list[str]:
+        return [name for name, tf in self._files.items() if not tf.dropped]
+
+    async def drop_table(self, table: str) -> None:
+        tf = self._files.get(table)
+        if tf is None:
+            return
+        tf.dropped = True  # from now on reads and new writes see TableMissing
+        with contextlib.suppress(sqlite3.Error):
+            tf.reader.close()  # the reader belongs to this (the loop's) thread
+
+        def drop(_txn: Any) -> None:
+            self._files.pop(table, None)
+            tf.close()
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{tf.path}{suffix}")
+
+        # Solo: no other write of the batch may hold the table's connection.
+        await self._submit(drop, solo=True)
+
+    def reader(self, table: str) -> _Reader:
+        tf = self._files.get(table)
+        if tf is None or tf.dropped:
+            raise TableMissing(f"read table {table}: not open")
+        return _Reader(self, tf, tf.reader)
+
+    def _ensure_space(self, tf: _TableFile, space: str) -> None:
+        if space == ITEMS or space in tf.spaces:
+            return
+        name = _space_table(space)
+        tf.writer.execute(
+            f"CREATE TABLE IF NOT EXISTS {name} (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
+        )
+        tf.writer.execute("INSERT OR IGNORE INTO spaces VALUES (?, ?)", (space, name))
+        tf.spaces.add(space)
+
+    # --- writes --------------------------------------------------------------
+
+    def write(self, fn: Callable[[Any], T], *, tables: int = 1) -> asyncio.Future[T]:
+        return self._submit(fn, solo=tables > 1)
+
+    def _submit(self, fn: Callable[[Any], T], *, solo: bool) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        request = _Request(fn, future, loop, solo=solo)
+        with self._cond:
+            if self._stopping:
+                raise StorageError("write: storage is closed")
+            self._queue.append(request)
+            self._cond.notify()
+        return future
+
+    def _take_batch(self) -> list[_Request] | None:
+        with self._cond:
+            while not self._queue and not self._stopping:
+                self._cond.wait()
+            if not self._queue:
+                return None
+            first = self._queue[0]
+            if first.solo:
+                batch = [self._queue.pop(0)]
+            else:
+                cut = next((i for i, r in enumerate(self._queue) if r.solo), len(self._queue))
+                batch, self._queue = self._queue[:cut], self._queue[cut:]
+            return batch
+
+    def _run(self) -> None:
+        while True:
+            requests = self._take_batch()
+            if requests is None:
+                return
+            self._batch_number += 1
+            self._execute(_Batch(self._batch_number), requests)
+
+    def _execute(self, batch: _Batch, requests: list[_Request]) -> None:
+        outcomes: list[tuple[_Request, Any, BaseException | None]] = []
+        redo: _Txn | None = None
+        for request in requests:
+            txn = _Txn(self, request, batch)
+            try:
+                result = request.fn(txn)
+            except BaseException as exc:  # handed to the caller, not swallowed
+                try:
+                    txn.finish(ok=False)
+                except sqlite3.Error as rollback_error:
+                    exc = StorageError(f"write: {rollback_error}")
+                outcomes.append((request, None, exc))
+                continue
+            try:
+                txn.finish(ok=True)
+            except sqlite3.Error as exc:
+                outcomes.append((request, None, StorageError(f"write: {exc}")))
+                continue
+            outcomes.append((request, result, None))
+            if request.solo:
+                redo = txn
+        failed = self._commit(batch, redo)
+        resolved = []
+        for request, result, error in outcomes:
+            if error is None:
+                bad = request.touched & failed.keys()
+                if bad:
+                    error = failed[next(iter(bad))]
+            resolved.append((request, result, error))
+        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        for item in resolved:
+            by_loop.setdefault(item[0].loop, []).append(item)
+        for loop, items in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                loop.call_soon_threadsafe(_resolve, items)
+
+    def _commit(self, batch: _Batch, redo: _Txn | None) -> dict[str, StorageError]:
+        """Commit every table the batch touched; returns the tables that failed."""
+        failed: dict[str, StorageError] = {}
+        if redo is not None and len(batch.files) > 1:
+            try:
+                self._write_redo(batch, redo)
+            except sqlite3.Error as exc:
+                error = StorageError(f"commit transaction: {exc}")
+                for table, tf in batch.files.items():
+                    self._abort(tf)
+                    failed[table] = error
+                return failed
+        for table, tf in batch.files.items():
+            c = tf.counters
+            try:
+                tf.writer.execute(
+                    "UPDATE meta SET item_count = ?, item_bytes = ?, last_seq = ?, last_batch = ?",
+                    (c.item_count, c.item_bytes, c.last_seq, batch.number),
+                )
+                tf.writer.execute("COMMIT")
+                tf.in_batch = False
+            except sqlite3.Error as exc:
+                log.error("commit table %s failed: %s", table, exc)
+                self._abort(tf)
+                failed[table] = StorageError(f"commit table {table}: {exc}")
+        if redo is not None and len(batch.files) > 1 and not failed:
+            with contextlib.suppress(sqlite3.Error):
+                self._redo.execute("PRAGMA synchronous=OFF")  # losing this delete is harmless
+                for name in ("redo_ops", "redo_log", "redo_meta"):
+                    self._redo.execute(f"DELETE FROM {name} WHERE batch = ?", (batch.number,))
+                self._redo.execute("PRAGMA synchronous=FULL")
+        return failed
+
+    def _abort(self, tf: _TableFile) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            tf.writer.execute("ROLLBACK")
+        tf.in_batch = False
+        row = tf.writer.execute("SELECT item_count, item_bytes, last_seq FROM meta").fetchone()
+        tf.counters = _Counters(*row)
+
+    def _write_redo(self, batch: _Batch, txn: _Txn) -> None:
+        assert txn.redo is not None
+        conn = self._redo
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "INSERT INTO redo_ops VALUES (?, ?, ?, ?, ?, ?)",
+                [(batch.number, n, t, s, k, v) for n, (t, s, k, v) in enumerate(txn.redo)],
+            )
+            conn.executemany(
+                "INSERT INTO redo_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (batch.number, t, seq, r.timestamp_ms, r.keys, r.old, r.new, r.origin)
+                    for t, seq, r in txn.redo_log
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO redo_meta VALUES (?, ?, ?, ?, ?)",
+                [
+                    (batch.number, t, tf.counters.item_count, tf.counters.item_bytes,
+                     tf.counters.last_seq)
+                    for t, tf in batch.files.items()
+                ],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _recover(self) -> int:
+        """Finish multi-table writes a crash interrupted; returns the last batch number."""
+        last = max((self._last_batch(tf) for tf in self._files.values()), default=0)
+        batches = [row[0] for row in self._redo.execute("SELECT DISTINCT batch FROM redo_meta")]
+        for number in sorted(batches):
+            last = max(last, number)
+            for (table,) in self._redo.execute(
+                "SELECT tbl FROM redo_meta WHERE batch = ?", (number,)
+            ).fetchall():
+                tf = self._files.get(table)
+                if tf is None or self._last_batch(tf) >= number:
+                    continue
+                log.warning("recovering table %s: re-applying transaction %d", table, number)
+                self._reapply(tf, number)
+            for name in ("redo_ops", "redo_log", "redo_meta"):
+                self._redo.execute(f"DELETE FROM {name} WHERE batch = ?", (number,))
+        return last
+
+    @staticmethod
+    def _last_batch(tf: _TableFile) -> int:
+        return tf.writer.execute("SELECT last_batch FROM meta").fetchone()[0]
+
+    def _reapply(self, tf: _TableFile, number: int) -> None:
+        conn = self._redo
+        w = tf.writer
+        w.execute("BEGIN IMMEDIATE")
+        for space, key, value in conn.execute(
+            "SELECT space, k, v FROM redo_ops WHERE batch = ? AND tbl = ? ORDER BY n",
+            (number, tf.table),
+        ).fetchall():
+            self._ensure_space(tf, space)
+            name = _space_table(space)
+            if value is None:
+                w.execute(f"DELETE FROM {name} WHERE k = ?", (key,))
+            else:
+                w.execute(f"INSERT OR REPLACE INTO {name} VALUES (?, ?)", (key, value))
+        w.executemany(
+            "INSERT OR IGNORE INTO log VALUES (?, ?, ?, ?, ?, ?)",
+            conn.execute(
+                "SELECT seq, ts, keys, old, new, origin FROM redo_log WHERE batch = ? AND tbl = ?",
+                (number, tf.table),
+            ).fetchall(),
+        )
+        count, size, seq = conn.execute(
+            "SELECT item_count, item_bytes, last_seq FROM redo_meta WHERE batch = ? AND tbl = ?",
+            (number, tf.table),
+        ).fetchone()
+        w.execute(
+            "UPDATE meta SET item_count = ?, item_bytes = ?, last_seq = ?, last_batch = ?",
+            (count, size, seq, number),
+        )
+        w.execute("COMMIT")
+        tf.counters = _Counters(count, size, seq)
+
+    def close(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join()
+        for tf in self._files.values():
+            tf.close()
+        self._files.clear()
+        with contextlib.suppress(sqlite3.Error):
+            self._redo.close()
+
+
+def _resolve(items: list[tuple[_Request, Any, BaseException | None]]) -> None:
+    for request, result, error in items:
+        if request.future.done():
+            continue
+        if error is None:
+            request.future.set_result(result)
+        else:
+            request.future.set_exception(error)

@@ -19,22 +19,23 @@ from __future__ import annotations
 import base64
 import binascii
 import decimal
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Final, Mapping, Union
+from typing import Any, Final
 
 from tablekeeper.engine.errors import SerializationException as SerializationError
 from tablekeeper.engine.errors import ValidationException
 
-Value = Union[str, Decimal, bytes, bool, None, dict, list, frozenset]
+Value = str | Decimal | bytes | bool | None | dict | list | frozenset
 Item = dict[str, Value]
 
 
 class _Missing:
     """The absence of an attribute (distinct from NULL)."""
 
-    _instance: "_Missing | None" = None
+    _instance: _Missing | None = None
 
-    def __new__(cls) -> "_Missing":
+    def __new__(cls) -> _Missing:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -340,7 +341,7 @@ def values_equal(left: Value | _Missing, right: Value | _Missing) -> bool:
     if left_type == "L":
         assert isinstance(left, list) and isinstance(right, list)
         return len(left) == len(right) and all(
-            values_equal(a, b) for a, b in zip(left, right)
+            values_equal(a, b) for a, b in zip(left, right, strict=True)
         )
     return left == right
 

@@ -212,7 +212,7 @@ async def create_table(engine: Engine, request: CreateTableRequest) -> WireResul
     if stream is not None:
         if stream.enabled and stream.view_type is None:
             raise ValidationException(
-                _INVALID + "StreamViewType must be specified when StreamEnabled is true"  # noqa: E501
+                _INVALID + "StreamViewType must be specified when StreamEnabled is true"
             )
         if not stream.enabled:
             stream = None

@@ -438,7 +438,7 @@ class SqliteStorage:
             txn = _Txn(self, request, batch)
             try:
                 result = request.fn(txn)
-            except BaseException as exc:  # handed to the caller, not swallowed
+            except BaseException:  # handed to the caller, not swallowed
                 try:
                     txn.finish(ok=False)
                 except sqlite3.Error as rollback_error:

@@ -1,0 +1,133 @@
+"""Pieces shared by the item operations: request members, the item write path.
+
+The write path is the one place where an item changes: it serializes the new
+image, appends the change-log record in the same storage transaction, and
+keeps the table's counters.  Every writer (PutItem, UpdateItem, DeleteItem,
+BatchWriteItem, TransactWriteItems, and later TTL and replication) goes
+through :func:`write_item`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tablekeeper.engine.engine import Engine, dump_item, parse_stored
+from tablekeeper.engine.errors import ResourceNotFoundException, ValidationException
+from tablekeeper.engine.expressions import ExpressionContext
+from tablekeeper.engine.shapes import Members
+from tablekeeper.engine.storage.base import LogRecord, WriteTxn
+from tablekeeper.engine.tables import TableDefinition
+from tablekeeper.engine.values import (
+    MAX_ITEM_SIZE,
+    Item,
+    decode_item,
+    decode_value,
+    encode_item,
+    item_size,
+    values_equal,
+)
+
+RETURN_CONSUMED = ("INDEXES", "TOTAL", "NONE")
+RETURN_METRICS = ("SIZE", "NONE")
+RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
+RETURN_ON_FAILURE = ("ALL_OLD", "NONE")
+
+
+def expression_context(m: Members) -> ExpressionContext:
+    """ExpressionAttributeNames / ExpressionAttributeValues of a request, decoded."""
+    names = m.mapping("ExpressionAttributeNames")
+    raw_values = m.mapping("ExpressionAttributeValues")
+    values = None
+    if raw_values is not None:
+        values = {}
+        for key, wire in raw_values.items():
+            try:
+                values[key] = decode_value(wire)
+            except ValidationException as exc:
+                raise ValidationException(
+                    f"ExpressionAttributeValues contains invalid value: {exc.message} for key {key}"
+                ) from None
+    return ExpressionContext(names, values)
+
+
+def decode_attribute_map(wire: Any) -> Item:
+    return decode_item(wire)
+
+
+def table_for_items(engine: Engine, name: str) -> TableDefinition:
+    table = engine.find_table(name)
+    if table is None or table.status == "DELETING":
+        raise ResourceNotFoundException()
+    return table
+
+
+def check_item_size(item: Item, message: str = "Item size has exceeded the maximum allowed size") -> int:
+    size = item_size(item)
+    if size > MAX_ITEM_SIZE:
+        raise ValidationException(message)
+    return size
+
+
+def items_equal(a: Item, b: Item) -> bool:
+    return a.keys() == b.keys() and all(values_equal(v, b[k]) for k, v in a.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Existing:
+    """An item as read inside a write: its stored bytes and decoded form."""
+
+    blob: bytes | None
+    item: Item | None
+
+    @property
+    def size(self) -> int:
+        return 0 if self.item is None else item_size(self.item)
+
+
+def read_existing(txn: WriteTxn, table: TableDefinition, key: bytes) -> Existing:
+    blob = txn.get(table.table_id, key)
+    return Existing(blob, None if blob is None else parse_stored(blob))
+
+
+def write_item(
+    engine: Engine,
+    txn: WriteTxn,
+    table: TableDefinition,
+    key: bytes,
+    key_item: Item,
+    old: Existing,
+    new: Item | None,
+    new_size: int | None = None,
+    origin: str | None = None,
+) -> bool:
+    """Replace ``old`` by ``new`` (None deletes); returns whether anything changed.
+
+    A write that changes nothing writes and logs nothing (Streams emit no
+    record for it).
+    """
+    if new is None:
+        if old.item is None:
+            return False
+        blob = None
+    else:
+        if old.item is not None and items_equal(old.item, new):
+            return False
+        blob = dump_item(new)
+    record = LogRecord(
+        timestamp_ms=engine.now_ms(),
+        keys=orjson.dumps(encode_item(key_item)),
+        old=old.blob,
+        new=blob,
+        origin=origin,
+    )
+    if new is None:
+        size_delta, count_delta = -old.size, -1
+    else:
+        size = item_size(new) if new_size is None else new_size
+        size_delta = size - old.size
+        count_delta = 0 if old.item is not None else 1
+    txn.put_item(table.table_id, key, blob, record, count_delta, size_delta)
+    return True

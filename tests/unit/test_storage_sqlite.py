@@ -1,0 +1,216 @@
+"""The SQLite storage honours the storage seam's contract (storage/base.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tablekeeper.engine.storage.base import ITEMS, LogRecord, StorageError, TableMissing
+from tablekeeper.engine.storage.sqlite import Durability, SqliteStorage
+
+
+def record(n: int) -> LogRecord:
+    return LogRecord(timestamp_ms=1000 + n, keys=b"k%d" % n, old=None, new=b"v%d" % n)
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Iterator[SqliteStorage]:
+    store = SqliteStorage(tmp_path)
+    store.create_table("t1")
+    store.create_table("t2")
+    yield store
+    store.close()
+
+
+def write(store: SqliteStorage, fn, **options):  # type: ignore[no-untyped-def]
+    """Run one write from outside an event loop."""
+
+    async def main():  # type: ignore[no-untyped-def]
+        return await store.write(fn, **options)
+
+    return asyncio.run(main())
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def put(key: bytes, value: bytes, n: int = 0, table: str = "t1"):  # type: ignore[no-untyped-def]
+    def fn(txn):  # type: ignore[no-untyped-def]
+        old = txn.get(table, key)
+        return txn.put_item(table, key, value, record(n), 0 if old else 1, len(value))
+
+    return fn
+
+
+def test_a_write_is_visible_to_readers_once_acknowledged(storage: SqliteStorage) -> None:
+    write(storage, put(b"a", b"1"))
+    assert storage.reader("t1").get(b"a") == b"1"
+
+
+def test_log_sequence_numbers_increase_by_one_per_logged_write(storage: SqliteStorage) -> None:
+    async def main() -> list[int]:
+        return list(
+            await asyncio.gather(*(storage.write(put(b"k%d" % i, b"v", i)) for i in range(20)))
+        )
+
+    seqs = run(main())
+    assert sorted(seqs) == list(range(1, 21))
+    assert [r.sequence for r in storage.reader("t1").log(0, 100)] == list(range(1, 21))
+
+
+def test_concurrent_writes_share_commits(storage: SqliteStorage) -> None:
+    async def main() -> None:
+        await asyncio.gather(*(storage.write(put(b"k%d" % i, b"v", i)) for i in range(200)))
+
+    run(main())
+    assert storage.reader("t1").stats().item_count == 200
+
+
+def test_a_failing_write_undoes_only_its_own_changes(storage: SqliteStorage) -> None:
+    def bad(txn):  # type: ignore[no-untyped-def]
+        txn.put_item("t1", b"bad", b"x", record(1), 1, 1)
+        raise ValueError("refused")
+
+    async def main() -> None:
+        good = storage.write(put(b"good", b"1"))
+        failing = storage.write(bad)
+        await good
+        with pytest.raises(ValueError, match="refused"):
+            await failing
+
+    run(main())
+    reader = storage.reader("t1")
+    assert reader.get(b"good") == b"1"
+    assert reader.get(b"bad") is None
+    assert reader.stats().item_count == 1
+    assert [r.keys for r in reader.log(0, 10)] == [b"k0"]
+
+
+def test_a_write_without_a_record_logs_nothing(storage: SqliteStorage) -> None:
+    write(storage, lambda txn: txn.put_item("t1", b"a", b"1", None, 1, 1))
+    assert storage.reader("t1").log(0, 10) == []
+
+
+def test_range_reads_in_key_order_both_ways(storage: SqliteStorage) -> None:
+    for key in (b"b", b"a", b"d", b"c"):
+        write(storage, put(key, key))
+    reader = storage.reader("t1")
+    assert [k for k, _ in reader.range(b"b", b"d")] == [b"b", b"c"]
+    assert [k for k, _ in reader.range(b"b", b"d", reverse=True, high_inclusive=True)] == [
+        b"d",
+        b"c",
+        b"b",
+    ]
+    assert [k for k, _ in reader.range(None, None, low_inclusive=False)] == [b"a", b"b", b"c", b"d"]
+
+
+def test_index_spaces_are_separate_from_items(storage: SqliteStorage) -> None:
+    write(storage, lambda txn: txn.put("t1", "index:g", b"x", b"1"))
+    reader = storage.reader("t1")
+    assert reader.get(b"x", space="index:g") == b"1"
+    assert reader.get(b"x", space=ITEMS) is None
+    assert reader.get(b"x", space="index:other") is None
+
+
+def test_a_snapshot_does_not_see_later_writes(storage: SqliteStorage) -> None:
+    write(storage, put(b"a", b"1"))
+    with storage.reader("t1").snapshot() as snap:
+        write(storage, put(b"a", b"2"))
+        assert snap.get(b"a") == b"1"
+    assert storage.reader("t1").get(b"a") == b"2"
+
+
+def test_data_and_counters_survive_reopening(tmp_path: Path) -> None:
+    store = SqliteStorage(tmp_path)
+    store.create_table("t1")
+    write(store, put(b"a", b"12345"))
+    store.close()
+    store = SqliteStorage(tmp_path, Durability.PROCESS_CRASH)
+    stats = store.reader("t1").stats()
+    assert (stats.item_count, stats.item_bytes, stats.last_sequence) == (1, 5, 1)
+    store.close()
+
+
+def test_a_dropped_table_is_gone_for_reads_and_writes(
+    storage: SqliteStorage, tmp_path: Path
+) -> None:
+    async def drop() -> None:
+        await storage.drop_table("t1")
+
+    run(drop())
+    with pytest.raises(TableMissing):
+        storage.reader("t1")
+    with pytest.raises(TableMissing):
+        write(storage, put(b"a", b"1"))
+    assert not (tmp_path / "tables" / "t1.db").exists()
+    assert storage.tables() == ["t2"]
+
+
+def test_creating_an_existing_table_is_an_error(storage: SqliteStorage) -> None:
+    with pytest.raises(StorageError):
+        storage.create_table("t1")
+
+
+def test_a_multi_table_write_interrupted_before_every_commit_is_completed_on_restart(
+    tmp_path: Path,
+) -> None:
+    """Crash between the commits of two table files: recovery re-applies the rest."""
+    store = SqliteStorage(tmp_path)
+    store.create_table("t1")
+    store.create_table("t2")
+
+    def both(txn):  # type: ignore[no-untyped-def]
+        txn.put_item("t1", b"a", b"1", record(1), 1, 1)
+        txn.put_item("t2", b"b", b"2", record(2), 1, 1)
+
+    # Simulate the crash: record the redo entry and commit only t1, by making
+    # t2's COMMIT fail once, then "crash" (close without cleanup).
+    original = store._commit
+
+    def crash_after_first(batch, redo):  # type: ignore[no-untyped-def]
+        store._write_redo(batch, redo)
+        tf1 = batch.files["t1"]
+        tf1.writer.execute(
+            "UPDATE meta SET item_count = 1, item_bytes = 1, last_seq = 1, last_batch = ?",
+            (batch.number,),
+        )
+        tf1.writer.execute("COMMIT")
+        tf1.in_batch = False
+        batch.files["t2"].writer.execute("ROLLBACK")
+        batch.files["t2"].in_batch = False
+        return {"t2": StorageError("simulated crash")}
+
+    store._commit = crash_after_first  # type: ignore[method-assign]
+    with pytest.raises(StorageError):
+        write(store, both, tables=2)
+    store._commit = original  # type: ignore[method-assign]
+    store.close()
+
+    assert sqlite3.connect(tmp_path / "tables" / "t2.db").execute(
+        "SELECT count(*) FROM items"
+    ).fetchone() == (0,)
+    reopened = SqliteStorage(tmp_path)
+    assert reopened.reader("t1").get(b"a") == b"1"
+    assert reopened.reader("t2").get(b"b") == b"2"
+    assert reopened.reader("t2").stats().item_count == 1
+    assert [r.sequence for r in reopened.reader("t2").log(0, 10)] == [1]
+    reopened.close()
+    # Recovery ran once: the redo entry is gone.
+    assert sqlite3.connect(tmp_path / "redo.db").execute(
+        "SELECT count(*) FROM redo_meta"
+    ).fetchone() == (0,)
+
+
+def test_a_multi_table_write_commits_both_tables(storage: SqliteStorage) -> None:
+    def both(txn):  # type: ignore[no-untyped-def]
+        txn.put_item("t1", b"a", b"1", record(1), 1, 1)
+        txn.put_item("t2", b"b", b"2", record(2), 1, 1)
+
+    write(storage, both, tables=2)
+    assert storage.reader("t1").get(b"a") == b"1"
+    assert storage.reader("t2").get(b"b") == b"2"

@@ -429,7 +429,14 @@ class SqliteStorage:
             if requests is None:
                 return
             self._batch_number += 1
-            self._execute(_Batch(self._batch_number), requests)
+            try:
+                self._execute(_Batch(self._batch_number), requests)
+            except BaseException as exc:  # never let the writer die with callers waiting
+                log.exception("storage writer failed on a batch")
+                error = StorageError(f"write: {exc}")
+                for request in requests:
+                    with contextlib.suppress(RuntimeError):
+                        request.loop.call_soon_threadsafe(_resolve, [(request, None, error)])
 
     def _execute(self, batch: _Batch, requests: list[_Request]) -> None:
         outcomes: list[tuple[_Request, Any, BaseException | None]] = []
@@ -438,12 +445,8 @@ class SqliteStorage:
             txn = _Txn(self, request, batch)
             try:
                 result = request.fn(txn)
-            except BaseException:  # handed to the caller, not swallowed
-                try:
-                    txn.finish(ok=False)
-                except sqlite3.Error as rollback_error:
-                    exc = StorageError(f"write: {rollback_error}")
-                outcomes.append((request, None, exc))
+            except BaseException as failure:  # handed to the caller, not swallowed
+                outcomes.append((request, None, self._undo(txn, failure)))
                 continue
             try:
                 txn.finish(ok=True)
@@ -467,6 +470,15 @@ class SqliteStorage:
         for loop, items in by_loop.items():
             with contextlib.suppress(RuntimeError):  # loop already closed
                 loop.call_soon_threadsafe(_resolve, items)
+
+    @staticmethod
+    def _undo(txn: _Txn, failure: BaseException) -> BaseException:
+        """Roll back a failed write function; the error its caller gets."""
+        try:
+            txn.finish(ok=False)
+        except sqlite3.Error as exc:
+            return StorageError(f"write: roll back: {exc}")
+        return failure
 
     def _commit(self, batch: _Batch, redo: _Txn | None) -> dict[str, StorageError]:
         """Commit every table the batch touched; returns the tables that failed."""

@@ -63,6 +63,8 @@ class _Connection(asyncio.Protocol):
         self._paused = False
         self._closing = False
         self._peer = ""
+        self._too_large = False
+        self._rejected = False
         self.busy = False
 
     # --- asyncio.Protocol ---------------------------------------------------------
@@ -79,15 +81,20 @@ class _Connection(asyncio.Protocol):
         self._closing = True
 
     def data_received(self, data: bytes) -> None:
+        if self._rejected or self._transport is None:
+            return  # after a protocol error the rest of the stream is noise
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._reject(400, b"upgrade not supported")
         except httptools.HttpParserError:
-            self._reject(400, b"malformed HTTP request")
-        except _TooLarge:
-            self._reject(413, b'{"__type":"com.amazon.coral.service#RequestEntityTooLarge",'
-                              b'"message":"Request payload size exceeds the limit"}')
+            # httptools wraps exceptions raised by callbacks, so the size check
+            # leaves a flag rather than relying on its exception type.
+            if self._too_large:
+                self._reject(413, b'{"__type":"com.amazon.coral.service#RequestEntityTooLarge",'
+                                  b'"message":"Request payload size exceeds the limit"}')
+            else:
+                self._reject(400, b"malformed HTTP request")
 
     # --- httptools callbacks --------------------------------------------------------
 
@@ -106,9 +113,16 @@ class _Connection(asyncio.Protocol):
         # Repeated headers are joined as HTTP allows; SigV4 canonicalizes them so.
         self._headers[key] = f"{self._headers[key]},{text}" if key in self._headers else text
 
+    def on_headers_complete(self) -> None:
+        length = self._headers.get("content-length", "0")
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            self._too_large = True
+            raise _TooLarge()
+
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
         if self._body_size > MAX_BODY_BYTES:
+            self._too_large = True
             raise _TooLarge()
         self._body.append(body)
 
@@ -174,6 +188,7 @@ class _Connection(asyncio.Protocol):
         self._transport.write(head + response.body)
 
     def _reject(self, status: int, body: bytes) -> None:
+        self._rejected = True
         self._closing = True
         self._enqueue(Response(status, body, content_type="application/x-amz-json-1.0"))
 

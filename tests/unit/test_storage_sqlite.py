@@ -214,3 +214,12 @@ def test_a_multi_table_write_commits_both_tables(storage: SqliteStorage) -> None
     write(storage, both, tables=2)
     assert storage.reader("t1").get(b"a") == b"1"
     assert storage.reader("t2").get(b"b") == b"2"
+
+
+def test_trimming_the_log_removes_only_the_old_prefix(storage: SqliteStorage) -> None:
+    for n in range(5):  # timestamps 1000..1004
+        write(storage, put(b"k%d" % n, b"v", n))
+    removed = write(storage, lambda txn: txn.trim_log("t1", 1003, 100))
+    assert removed == 3
+    assert [r.sequence for r in storage.reader("t1").log(0, 10)] == [4, 5]
+    assert storage.reader("t1").stats().last_sequence == 5

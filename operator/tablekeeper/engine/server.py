@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tablekeeper.engine.engine import Engine, EngineConfig
+from tablekeeper.engine.maintenance import run_maintenance
 from tablekeeper.engine.protocol.dispatch import DynamoDBApplication
 from tablekeeper.engine.protocol.http import HttpServer, Request
 from tablekeeper.engine.storage.sqlite import Durability
@@ -94,10 +95,12 @@ async def serve(options: ServerOptions, stop: asyncio.Event) -> None:
         f"started in {time.perf_counter() - started:.2f}s)",
         flush=True,
     )
+    upkeep = asyncio.get_running_loop().create_task(run_maintenance(engine))
     try:
         await stop.wait()
     finally:
         log.info("shutting down")
+        upkeep.cancel()
         await server.close()
         engine.close()
         print("tablekeeper engine stopped", flush=True)

@@ -110,6 +110,14 @@ class WriteTxn(Protocol):
 
     def delete(self, table: str, space: str, key: bytes) -> None: ...
 
+    def trim_log(self, table: str, before_ms: int, limit: int) -> int:
+        """Delete up to ``limit`` of the oldest log records timestamped before ``before_ms``.
+
+        Stops at the first record that is not old enough, so the log always
+        stays a contiguous run of sequence numbers.  Returns how many went.
+        """
+        ...
+
 
 class Reader(Protocol):
     """Reads of one table's committed data."""

@@ -216,6 +216,18 @@ class _Txn:
         if self.redo is not None:
             self.redo.append((table, space, key, None))
 
+    def trim_log(self, table: str, before_ms: int, limit: int) -> int:
+        tf = self._file(table)
+        rows = tf.writer.execute("SELECT seq, ts FROM log ORDER BY seq LIMIT ?", (limit,)).fetchall()
+        last = None
+        for seq, ts in rows:
+            if ts >= before_ms:
+                break
+            last = seq
+        if last is None:
+            return 0
+        return tf.writer.execute("DELETE FROM log WHERE seq <= ?", (last,)).rowcount
+
     def finish(self, ok: bool) -> None:
         for table, saved in self._saved.items():
             tf = self._storage._files[table]

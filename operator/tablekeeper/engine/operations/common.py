@@ -24,7 +24,6 @@ from tablekeeper.engine.values import (
     MAX_ITEM_SIZE,
     Item,
     decode_item,
-    decode_value,
     encode_item,
     item_size,
     values_equal,
@@ -37,20 +36,10 @@ RETURN_ON_FAILURE = ("ALL_OLD", "NONE")
 
 
 def expression_context(m: Members) -> ExpressionContext:
-    """ExpressionAttributeNames / ExpressionAttributeValues of a request, decoded."""
-    names = m.mapping("ExpressionAttributeNames")
-    raw_values = m.mapping("ExpressionAttributeValues")
-    values = None
-    if raw_values is not None:
-        values = {}
-        for key, wire in raw_values.items():
-            try:
-                values[key] = decode_value(wire)
-            except ValidationException as exc:
-                raise ValidationException(
-                    f"ExpressionAttributeValues contains invalid value: {exc.message} for key {key}"
-                ) from None
-    return ExpressionContext(names, values)
+    """ExpressionAttributeNames / ExpressionAttributeValues of a request, checked and decoded."""
+    return ExpressionContext.from_wire(
+        m.mapping("ExpressionAttributeNames"), m.mapping("ExpressionAttributeValues")
+    )
 
 
 def decode_attribute_map(wire: Any) -> Item:

@@ -7,6 +7,7 @@ shape.  Nothing here knows what an operation does.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -36,8 +37,14 @@ _PREFIXES: Mapping[str, Mapping[str, Operation]] = {
 }
 
 
+_ID_PREFIX = os.urandom(16).hex().upper()
+_ids = itertools.count(1)
+
+
 def _request_id() -> str:
-    return os.urandom(26).hex().upper()
+    # 52 characters like DynamoDB's.  A random per-process prefix and a counter:
+    # os.urandom per request costs ~100 us on some VMs.
+    return f"{_ID_PREFIX}{next(_ids):020X}"
 
 
 class DynamoDBApplication:

@@ -399,7 +399,8 @@ def _load_trusted(wire: dict[str, Any]) -> Value:
     if tag == "S":
         return data
     if tag == "N":
-        return Decimal(data)
+        # Normalized, as decode_value leaves them, so keys and sizes agree.
+        return Decimal(data).normalize(NUMBER_CONTEXT)
     if tag == "B":
         return base64.b64decode(data)
     if tag == "BOOL":
@@ -413,7 +414,7 @@ def _load_trusted(wire: dict[str, Any]) -> Value:
     if tag == "SS":
         return frozenset(data)
     if tag == "NS":
-        return frozenset(Decimal(n) for n in data)
+        return frozenset(Decimal(n).normalize(NUMBER_CONTEXT) for n in data)
     return frozenset(base64.b64decode(b) for b in data)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from tablekeeper.engine.errors import ValidationException
+from tablekeeper.engine.errors import SerializationException, ValidationException
 from tablekeeper.engine.values import Value, compare, decode_value, type_of
 
 from .ast import (
@@ -84,6 +84,12 @@ def _enum_error(value: Any, where: str, allowed: Sequence[str]) -> ValidationExc
         f"1 validation error detected: Value '{value}' at '{where}' failed to satisfy "
         f"constraint: Member must satisfy enum value set: [{', '.join(allowed)}]"
     )
+
+
+def _require_structure(spec: Any) -> None:
+    """A legacy condition or update member must be a JSON object (else SerializationException)."""
+    if not isinstance(spec, dict):
+        raise SerializationException("Unexpected value type in payload")
 
 
 def _operator(spec: Mapping[str, Any], where: str) -> str:
@@ -160,6 +166,7 @@ def expected_to_condition(
     """Expected + ConditionalOperator as a condition; None for an empty map."""
     nodes: list[Condition] = []
     for name, spec in (expected or {}).items():
+        _require_structure(spec)
         has_list = spec.get("AttributeValueList") is not None
         has_value = spec.get("Value") is not None
         if has_list and has_value:
@@ -219,6 +226,7 @@ def filter_to_condition(
     """QueryFilter / ScanFilter (``param`` names which) as a condition; None when empty."""
     nodes: list[Condition] = []
     for name, spec in (conditions or {}).items():
+        _require_structure(spec)
         op = _operator(spec, f"{_lower_first(param)}.{name}.member.comparisonOperator")
         values = _checked_values(op, spec.get("AttributeValueList") or [])
         nodes.append(_comparison(name, op, values))
@@ -231,6 +239,7 @@ def key_conditions_to_key_condition(
     """Query's legacy KeyConditions, checked against the key schema."""
     conditions: dict[str, tuple[str, tuple[Value, ...]]] = {}
     for name, spec in (key_conditions or {}).items():
+        _require_structure(spec)
         op = _operator(spec, f"keyConditions.{name}.member.comparisonOperator")
         conditions[name] = (op, tuple(_checked_values(op, spec.get("AttributeValueList") or [])))
     if len(conditions) not in (1, 2):
@@ -247,6 +256,7 @@ def attribute_updates_to_plan(updates: dict[str, Any] | None, key_names: set[str
     """AttributeUpdates as an UpdatePlan (PUT is SET; DELETE without a value is REMOVE)."""
     actions: list[Action] = []
     for name, spec in (updates or {}).items():
+        _require_structure(spec)
         path = Path((name,))
         action = spec.get("Action") or "PUT"
         if action not in ("ADD", "PUT", "DELETE"):

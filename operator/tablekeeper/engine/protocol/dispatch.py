@@ -76,7 +76,13 @@ class DynamoDBApplication:
                 raise SerializationException() from None
             if not isinstance(body, dict):
                 raise SerializationException()
-            typed = operation.parse(body)
+            try:
+                typed = operation.parse(body)
+            except (AttributeError, TypeError, KeyError) as exc:
+                # A member of the wrong JSON type deep inside the request that a
+                # parser did not check for: still the client's error, never a 500.
+                log.debug("%s: malformed member: %r", name, exc)
+                raise SerializationException("Unexpected value type in payload") from None
             result = await operation.execute(self._engine, typed)
             payload = orjson.dumps(result.to_wire())
             status = 200

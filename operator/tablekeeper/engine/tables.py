@@ -164,6 +164,28 @@ def _from_plain(plain: dict[str, Any]) -> TableDefinition:
     return TableDefinition(**plain)
 
 
+# --- stream labels ---
+
+
+def new_stream_label(now: float, previous: str | None = None) -> str:
+    """A stream label: the UTC start time to the millisecond, always after the previous label."""
+    millis = int(now * 1000)
+    label = stream_label(millis)
+    if previous is not None and label <= previous:
+        label = stream_label(_label_millis(previous) + 1)
+    return label
+
+
+def stream_label(millis: int) -> str:
+    t = datetime.fromtimestamp(millis // 1000, UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{millis % 1000:03d}"
+
+
+def _label_millis(label: str) -> int:
+    t = datetime.strptime(label, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+    return int(t.timestamp() * 1000)
+
+
 # --- DescribeTable -----------------------------------------------------------
 
 
@@ -200,7 +222,11 @@ def describe_table(
             "LastUpdateToPayPerRequestDateTime": table.billing_mode_changed or table.created,
         }
     elif table.billing_mode_changed is not None:
-        wire["BillingModeSummary"] = {"BillingMode": "PROVISIONED"}
+        # Once a table has been on-demand, DynamoDB keeps reporting when it last was.
+        wire["BillingModeSummary"] = {
+            "BillingMode": "PROVISIONED",
+            "LastUpdateToPayPerRequestDateTime": table.billing_mode_changed,
+        }
     local = [index for index in table.indexes if index.local]
     global_ = [index for index in table.indexes if not index.local]
     if local:

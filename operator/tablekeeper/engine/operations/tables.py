@@ -21,17 +21,19 @@ from tablekeeper.engine.errors import (
 )
 from tablekeeper.engine.keys import KeyAttribute, KeySchema
 from tablekeeper.engine.operations.base import Operation, WireResult
+from tablekeeper.engine.operations.tags import check_tags
 from tablekeeper.engine.shapes import Members
 from tablekeeper.engine.tables import (
     StreamSpec,
     TableDefinition,
     Throughput,
     describe_table,
+    new_stream_label,
 )
 
 MAX_TABLES = 2500
 _INVALID = "One or more parameter values were invalid: "
-STREAM_VIEW_TYPES = ("NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY")
+STREAM_VIEW_TYPES = ("OLD_IMAGE", "KEYS_ONLY", "NEW_AND_OLD_IMAGES", "NEW_IMAGE")
 
 
 # --- shared parsing pieces ------------------------------------------------------------
@@ -71,6 +73,8 @@ def build_key_schema(
                 "Both the Hash Key and the Range Key element in the KeySchema have the same name"
             )
     missing = [name for name, _ in elements if name not in definitions]
+    if missing and (not definitions or len(elements) == 2):
+        raise ValidationException("Invalid KeySchema: Some index key attribute have no definition")
     if missing:
         raise ValidationException(
             _INVALID
@@ -129,6 +133,7 @@ def parse_create_table(body: dict[str, Any]) -> CreateTableRequest:
     stream = parse_stream_spec(m, stream_wire)
     tags = parse_tags(m, tags_wire)
     m.done()
+    checked_tags = check_tags(tags) if tags else ()
     assert name is not None
     return CreateTableRequest(
         table_name=name,
@@ -138,7 +143,7 @@ def parse_create_table(body: dict[str, Any]) -> CreateTableRequest:
         throughput=throughput,
         stream=stream,
         has_indexes=has_indexes,
-        tags=tags,
+        tags=checked_tags,
         table_class=table_class or "STANDARD",
         deletion_protection=bool(protection),
         sse=_parse_sse(sse_wire),
@@ -154,14 +159,13 @@ def parse_stream_spec(m: Members, value: dict[str, Any] | None) -> StreamSpec | 
     return StreamSpec(bool(enabled), view)
 
 
-def parse_tags(m: Members, value: list[Any] | None) -> tuple[tuple[str, str], ...]:
+def parse_tags(m: Members, value: list[Any] | None) -> list[tuple[str | None, str | None]]:
+    """Tags as given; checked with TagResource's rules once the shape is known good."""
     tags = []
     for i, tag in enumerate(value or []):
         t = m.nested("Tags", tag, i)
-        key = t.string("Key", required=True, min_len=1, max_len=128)
-        val = t.string("Value", required=True, min_len=0, max_len=256)
-        tags.append((key or "", val or ""))
-    return tuple(tags)
+        tags.append((t.string("Key", required=True), t.string("Value", required=True)))
+    return tags
 
 
 def _parse_sse(value: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
@@ -193,9 +197,7 @@ async def create_table(engine: Engine, request: CreateTableRequest) -> WireResul
     definitions: dict[str, str] = {}
     for attr, kind in request.attribute_definitions:
         if attr in definitions:
-            raise ValidationException(
-                _INVALID + "Cannot have two attributes with the same name"
-            )
+            raise ValidationException(f"Attribute Name is duplicated: {attr}")
         definitions[attr] = kind
     schema = build_key_schema(list(request.key_schema), definitions)
     if request.has_indexes:
@@ -216,15 +218,18 @@ async def create_table(engine: Engine, request: CreateTableRequest) -> WireResul
             )
         if not stream.enabled:
             stream = None
-    if engine.catalog.get(request.table_name) is not None:
-        raise ResourceInUseException(f"Table already exists: {request.table_name}")
+    name = engine.resolve_name(request.table_name)
+    if engine.catalog.get(name) is not None:
+        raise ResourceInUseException(f"Table already exists: {name}")
     if len(engine.catalog.names()) >= MAX_TABLES:
         raise LimitExceededException(
             f"Subscriber limit exceeded: Only {MAX_TABLES} tables can be created per account"
         )
     now = engine.clock()
+    if stream is not None:
+        stream = StreamSpec(True, stream.view_type, new_stream_label(now))
     table = TableDefinition(
-        name=request.table_name,
+        name=name,
         table_id=uuid.uuid4().hex,
         key_schema=schema,
         attribute_definitions=request.attribute_definitions,

@@ -48,24 +48,30 @@ class Consumed:
             _, r0, w0 = self.indexes.get(name, (local, 0.0, 0.0))
             self.indexes[name] = (local, r0 + r, w0 + w)
 
-    def to_wire(self, mode: str | None) -> dict[str, Any] | None:
-        """The ConsumedCapacity structure for ReturnConsumedCapacity=mode."""
+    def to_wire(self, mode: str | None, split: bool = False) -> dict[str, Any] | None:
+        """The ConsumedCapacity structure for ReturnConsumedCapacity=mode.
+
+        ``split`` adds ReadCapacityUnits / WriteCapacityUnits, which DynamoDB
+        reports for transactions only.
+        """
         if mode not in ("TOTAL", "INDEXES"):
             return None
         index_read = sum(r for _, r, _ in self.indexes.values())
         index_write = sum(w for _, _, w in self.indexes.values())
         wire: dict[str, Any] = {"TableName": self.table_name}
-        wire.update(_units(self.read + index_read, self.write + index_write))
+        wire.update(_units(self.read + index_read, self.write + index_write, split))
         if mode == "INDEXES":
-            wire["Table"] = _units(self.read, self.write)
+            wire["Table"] = _units(self.read, self.write, split)
             for name, (local, r, w) in self.indexes.items():
                 key = "LocalSecondaryIndexes" if local else "GlobalSecondaryIndexes"
-                wire.setdefault(key, {})[name] = _units(r, w)
+                wire.setdefault(key, {})[name] = _units(r, w, split)
         return wire
 
 
-def _units(read: float, write: float) -> dict[str, float]:
+def _units(read: float, write: float, split: bool) -> dict[str, float]:
     units: dict[str, float] = {"CapacityUnits": read + write}
+    if not split:
+        return units
     if read:
         units["ReadCapacityUnits"] = read
     if write:

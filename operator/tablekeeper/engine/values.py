@@ -228,12 +228,12 @@ def decode_value(wire: Any, depth: int = 1) -> Value:
     if tag == "M":
         if not isinstance(data, dict):
             raise SerializationError("Unexpected value type in payload")
-        _check_depth(depth)
+        _check_depth(depth, bool(data))
         return {name: decode_value(member, depth + 1) for name, member in data.items()}
     if tag == "L":
         if not isinstance(data, list):
             raise SerializationError("Unexpected value type in payload")
-        _check_depth(depth)
+        _check_depth(depth, bool(data))
         return [decode_value(member, depth + 1) for member in data]
     if tag in ("SS", "NS", "BS"):
         return _decode_set(tag, data)
@@ -242,8 +242,9 @@ def decode_value(wire: Any, depth: int = 1) -> Value:
     )
 
 
-def _check_depth(depth: int) -> None:
-    if depth > MAX_NESTING_DEPTH:
+def _check_depth(depth: int, has_members: bool) -> None:
+    # An empty document at the deepest level is fine; members below it are not.
+    if has_members and depth >= MAX_NESTING_DEPTH:
         raise ValidationException("Nesting Levels have exceeded supported limits")
 
 

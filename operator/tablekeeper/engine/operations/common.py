@@ -31,7 +31,7 @@ from tablekeeper.engine.values import (
 
 RETURN_CONSUMED = ("INDEXES", "TOTAL", "NONE")
 RETURN_METRICS = ("SIZE", "NONE")
-RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
+RETURN_VALUES = ("ALL_NEW", "UPDATED_OLD", "ALL_OLD", "NONE", "UPDATED_NEW")  # DynamoDB's order
 RETURN_ON_FAILURE = ("ALL_OLD", "NONE")
 
 

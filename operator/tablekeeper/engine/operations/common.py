@@ -17,9 +17,11 @@ import orjson
 from tablekeeper.engine.engine import Engine, dump_item, parse_stored
 from tablekeeper.engine.errors import ResourceNotFoundException, ValidationException
 from tablekeeper.engine.expressions import ExpressionContext
+from tablekeeper.engine.indexes import index_changes
 from tablekeeper.engine.shapes import Members
 from tablekeeper.engine.storage.base import LogRecord, WriteTxn
 from tablekeeper.engine.tables import TableDefinition
+from tablekeeper.engine.ttl import ttl_changes
 from tablekeeper.engine.values import (
     MAX_ITEM_SIZE,
     Item,
@@ -119,4 +121,10 @@ def write_item(
         size_delta = size - old.size
         count_delta = 0 if old.item is not None else 1
     txn.put_item(table.table_id, key, blob, record, count_delta, size_delta)
+    derived = (*index_changes(table, key, old.item, new), *ttl_changes(table, key, old.item, new))
+    for space, entry_key, entry in derived:
+        if entry is None:
+            txn.delete(table.table_id, space, entry_key)
+        else:
+            txn.put(table.table_id, space, entry_key, entry)
     return True

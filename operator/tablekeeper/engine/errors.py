@@ -138,6 +138,8 @@ class ConditionalCheckFailedException(ClientError):
 
 
 class TransactionCanceledException(ClientError):
+    message_key = "Message"  # DynamoDB capitalizes it for this error
+
     def __init__(self, reasons: list[dict[str, Any]]) -> None:
         codes = ", ".join(reason.get("Code", "None") for reason in reasons)
         super().__init__(

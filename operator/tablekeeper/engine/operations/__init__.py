@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tablekeeper.engine.operations import tables
+from tablekeeper.engine.operations import (
+    batch,
+    items,
+    query,
+    table_admin,
+    tables,
+    tags,
+    transactions,
+)
 from tablekeeper.engine.operations.base import Operation
 
 OPERATIONS: Mapping[str, Operation] = {
     **tables.OPERATIONS,
+    **items.OPERATIONS,
+    **table_admin.OPERATIONS,
+    **tags.OPERATIONS,
+    **batch.OPERATIONS,
+    **transactions.OPERATIONS,
+    **query.OPERATIONS,
 }
 
 # DynamoDB Streams (DynamoDBStreams_20120810.*), served on the same port.

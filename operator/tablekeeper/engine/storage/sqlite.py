@@ -26,12 +26,12 @@ the process being killed but not the machine losing power.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import enum
 import logging
 import os
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -324,15 +324,18 @@ class SqliteStorage:
         self._durability = durability
         self._files: dict[str, _TableFile] = {}
         self._queue: list[_Request] = []
-        self._cond = threading.Condition()
+        self._committing = False
+        self._pump_scheduled = False
         self._stopping = False
         self._redo = _connect(self._dir / "redo.db", Durability.POWER_LOSS)
         self._redo.executescript(_REDO_SCHEMA)
         for path in sorted(self._tables_dir.glob("*.db")):
             self._open_file(path.stem)
         self._batch_number = self._recover()
-        self._thread = threading.Thread(target=self._run, name="storage-writer", daemon=True)
-        self._thread.start()
+        # Only commits (the fsync) leave the event loop's thread: see _pump.
+        self._committer = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="storage-commit"
+        )
 
     # --- tables ------------------------------------------------------------
 
@@ -411,46 +414,80 @@ class SqliteStorage:
         return self._submit(fn, solo=tables > 1)
 
     def _submit(self, fn: Callable[[Any], T], *, solo: bool) -> asyncio.Future[T]:
+        if self._stopping:
+            raise StorageError("write: storage is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        request = _Request(fn, future, loop, solo=solo)
-        with self._cond:
-            if self._stopping:
-                raise StorageError("write: storage is closed")
-            self._queue.append(request)
-            self._cond.notify()
+        self._queue.append(_Request(fn, future, loop, solo=solo))
+        self._schedule_pump(loop)
         return future
 
-    def _take_batch(self) -> list[_Request] | None:
-        with self._cond:
-            while not self._queue and not self._stopping:
-                self._cond.wait()
-            if not self._queue:
-                return None
-            first = self._queue[0]
-            if first.solo:
-                batch = [self._queue.pop(0)]
-            else:
-                cut = next((i for i, r in enumerate(self._queue) if r.solo), len(self._queue))
-                batch, self._queue = self._queue[:cut], self._queue[cut:]
-            return batch
+    def _schedule_pump(self, loop: asyncio.AbstractEventLoop) -> None:
+        # call_soon rather than pumping at once: requests that arrive in the
+        # same loop iteration join the batch.
+        if self._queue and not self._committing and not self._pump_scheduled:
+            self._pump_scheduled = True
+            loop.call_soon(self._pump, loop)
 
-    def _run(self) -> None:
-        while True:
-            requests = self._take_batch()
-            if requests is None:
-                return
-            self._batch_number += 1
-            try:
-                self._execute(_Batch(self._batch_number), requests)
-            except BaseException as exc:  # never let the writer die with callers waiting
-                log.exception("storage writer failed on a batch")
-                error = StorageError(f"write: {exc}")
-                for request in requests:
-                    with contextlib.suppress(RuntimeError):
-                        request.loop.call_soon_threadsafe(_resolve, [(request, None, error)])
+    def _take_batch(self) -> list[_Request]:
+        first = self._queue[0]
+        if first.solo:
+            return [self._queue.pop(0)]
+        cut = next((i for i, r in enumerate(self._queue) if r.solo), len(self._queue))
+        batch, self._queue = self._queue[:cut], self._queue[cut:]
+        return batch
 
-    def _execute(self, batch: _Batch, requests: list[_Request]) -> None:
+    def _pump(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Execute the queued writes on the loop's thread, then commit them on the committer.
+
+        Write functions run on the event loop's thread, one after another: no
+        locks, no interpreter-lock ping-pong with another thread.  Writes
+        that arrive while a commit is in flight wait for it and then form the
+        next batch: that is the group commit.
+        """
+        self._pump_scheduled = False
+        if self._committing or not self._queue:
+            return
+        requests = self._take_batch()
+        self._batch_number += 1
+        batch = _Batch(self._batch_number)
+        try:
+            outcomes, redo = self._execute(batch, requests)
+        except BaseException as exc:  # a bug here must not leave callers waiting
+            log.exception("storage: executing a batch failed")
+            for tf in batch.files.values():
+                self._abort(tf)
+            error = StorageError(f"write: {exc}")
+            self._finish([(request, None, error) for request in requests], {})
+            self._schedule_pump(loop)
+            return
+        if not batch.files:
+            self._finish(outcomes, {})
+            self._schedule_pump(loop)
+            return
+        self._committing = True
+        commit = loop.run_in_executor(self._committer, self._commit, batch, redo)
+        commit.add_done_callback(lambda done: self._committed(loop, batch, outcomes, done))
+
+    def _committed(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: _Batch,
+        outcomes: list[tuple[_Request, Any, BaseException | None]],
+        done: asyncio.Future[dict[str, StorageError]],
+    ) -> None:
+        self._committing = False
+        try:
+            failed = done.result()
+        except BaseException as exc:
+            log.exception("storage: commit failed")
+            failed = {table: StorageError(f"commit: {exc}") for table in batch.files}
+        self._finish(outcomes, failed)
+        self._schedule_pump(loop)
+
+    def _execute(
+        self, batch: _Batch, requests: list[_Request]
+    ) -> tuple[list[tuple[_Request, Any, BaseException | None]], _Txn | None]:
         outcomes: list[tuple[_Request, Any, BaseException | None]] = []
         redo: _Txn | None = None
         for request in requests:
@@ -468,20 +505,28 @@ class SqliteStorage:
             outcomes.append((request, result, None))
             if request.solo:
                 redo = txn
-        failed = self._commit(batch, redo)
-        resolved = []
+        return outcomes, redo
+
+    @staticmethod
+    def _finish(
+        outcomes: list[tuple[_Request, Any, BaseException | None]],
+        failed: dict[str, StorageError],
+    ) -> None:
+        """Resolve each write: acknowledged only if every table it touched committed."""
         for request, result, error in outcomes:
             if error is None:
                 bad = request.touched & failed.keys()
                 if bad:
                     error = failed[next(iter(bad))]
-            resolved.append((request, result, error))
-        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
-        for item in resolved:
-            by_loop.setdefault(item[0].loop, []).append(item)
-        for loop, items in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # loop already closed
-                loop.call_soon_threadsafe(_resolve, items)
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is request.loop:
+                _resolve([(request, result, error)])
+            else:
+                with contextlib.suppress(RuntimeError):  # that loop is closed
+                    request.loop.call_soon_threadsafe(_resolve, [(request, result, error)])
 
     @staticmethod
     def _undo(txn: _Txn, failure: BaseException) -> BaseException:
@@ -616,11 +661,11 @@ class SqliteStorage:
         tf.counters = _Counters(count, size, seq)
 
     def close(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join()
+        self._stopping = True
+        self._committer.shutdown(wait=True)  # a commit in flight finishes first
+        error = StorageError("write: storage is closed")
+        self._finish([(request, None, error) for request in self._queue], {})
+        self._queue.clear()
         for tf in self._files.values():
             tf.close()
         self._files.clear()

@@ -20,8 +20,19 @@ def _engine_command(args: argparse.Namespace) -> int:
         credentials_file=Path(args.credentials) if args.credentials else None,
         region=args.region,
         durability=Durability(args.durability),
+        ttl_interval=args.ttl_interval,
     )
     return run(options)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text}")
+    return value
 
 
 def _add_engine(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -37,6 +48,9 @@ def _add_engine(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--durability", choices=("power-loss", "process-crash"), default="power-loss",
                    help="power-loss (default): every acknowledged write is fsynced; "
                    "process-crash: faster, survives a killed process but not a power cut")
+    p.add_argument("--ttl-interval", type=_positive_seconds, default=30.0, metavar="SECONDS",
+                   help="how often expired items (TTL) are swept, in seconds; fractions allowed "
+                   "(default 30, so items go within a minute of expiry)")
     p.set_defaults(func=_engine_command)
 
 

@@ -223,3 +223,182 @@ def test_trimming_the_log_removes_only_the_old_prefix(storage: SqliteStorage) ->
     assert removed == 3
     assert [r.sequence for r in storage.reader("t1").log(0, 10)] == [4, 5]
     assert storage.reader("t1").stats().last_sequence == 5
+
+
+# --- space counters and dropping a space ---------------------------------------------------
+
+
+def space_put(key: bytes, value: bytes, space: str = "index:g"):  # type: ignore[no-untyped-def]
+    return lambda txn: txn.put("t1", space, key, value)
+
+
+def space_delete(key: bytes, space: str = "index:g"):  # type: ignore[no-untyped-def]
+    return lambda txn: txn.delete("t1", space, key)
+
+
+def counters(store: SqliteStorage, space: str = "index:g") -> tuple[int, int]:
+    stats = store.reader("t1").space_stats(space)
+    return stats.entries, stats.bytes
+
+
+def test_space_counters_count_entries_and_their_bytes(storage: SqliteStorage) -> None:
+    write(storage, space_put(b"a", b"123"))
+    write(storage, space_put(b"b", b"12345"))
+    assert counters(storage) == (2, 8)
+
+
+def test_overwriting_an_entry_changes_only_its_bytes(storage: SqliteStorage) -> None:
+    write(storage, space_put(b"a", b"123"))
+    write(storage, space_put(b"a", b"1"))
+    assert counters(storage) == (1, 1)
+
+
+def test_deleting_entries_takes_them_off_the_counters(storage: SqliteStorage) -> None:
+    write(storage, space_put(b"a", b"123"))
+    write(storage, space_put(b"b", b"12"))
+    write(storage, space_delete(b"a"))
+    write(storage, space_delete(b"missing"))
+    assert counters(storage) == (1, 2)
+
+
+def test_a_space_never_written_has_zero_counters(storage: SqliteStorage) -> None:
+    assert counters(storage, "index:none") == (0, 0)
+
+
+def test_counters_of_a_failed_write_are_undone_with_its_entries(storage: SqliteStorage) -> None:
+    write(storage, space_put(b"a", b"123"))
+
+    def bad(txn):  # type: ignore[no-untyped-def]
+        txn.put("t1", "index:g", b"b", b"12345")
+        txn.put("t1", "index:new", b"x", b"1")
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError):
+        write(storage, bad)
+    write(storage, space_put(b"c", b"1"))
+    assert counters(storage) == (2, 4)
+    reader = storage.reader("t1")
+    assert reader.get(b"b", space="index:g") is None
+    assert reader.get(b"x", space="index:new") is None
+    assert counters(storage, "index:new") == (0, 0)
+
+
+def test_space_counters_survive_reopening(tmp_path: Path) -> None:
+    store = SqliteStorage(tmp_path)
+    store.create_table("t1")
+    write(store, space_put(b"a", b"123"))
+    store.close()
+    store = SqliteStorage(tmp_path)
+    assert counters(store) == (1, 3)
+    write(store, space_put(b"b", b"1"))
+    assert counters(store) == (2, 4)
+    store.close()
+
+
+def test_counters_missing_from_an_older_file_are_counted_on_open(tmp_path: Path) -> None:
+    store = SqliteStorage(tmp_path)
+    store.create_table("t1")
+    write(store, space_put(b"a", b"123"))
+    write(store, space_put(b"b", b"12"))
+    store.close()
+    conn = sqlite3.connect(tmp_path / "tables" / "t1.db")
+    conn.execute("DELETE FROM space_stats")
+    conn.commit()
+    conn.close()
+    store = SqliteStorage(tmp_path)
+    assert counters(store) == (2, 5)
+    store.close()
+
+
+def test_the_store_measures_entries_with_the_function_it_was_given(tmp_path: Path) -> None:
+    store = SqliteStorage(tmp_path, measure=lambda space, value: 10 if space == "index:g" else 1)
+    store.create_table("t1")
+    write(store, space_put(b"a", b"123"))
+    write(store, space_put(b"a", b"123", space="ttl"))
+    assert counters(store) == (1, 10)
+    assert counters(store, "ttl") == (1, 1)
+    store.close()
+
+
+def test_dropping_a_space_removes_its_entries_and_counters(storage: SqliteStorage) -> None:
+    write(storage, space_put(b"a", b"123"))
+    write(storage, space_put(b"k", b"1", space="index:other"))
+    write(storage, lambda txn: txn.drop_space("t1", "index:g"))
+    reader = storage.reader("t1")
+    assert reader.get(b"a", space="index:g") is None
+    assert list(reader.range(None, None, space="index:g")) == []
+    assert counters(storage) == (0, 0)
+    assert counters(storage, "index:other") == (1, 1)
+    write(storage, space_put(b"b", b"12"))  # the space starts again from nothing
+    assert counters(storage) == (1, 2)
+
+
+def test_dropping_a_missing_space_is_not_an_error(storage: SqliteStorage) -> None:
+    write(storage, lambda txn: txn.drop_space("t1", "index:none"))
+
+
+def test_a_failed_write_undoes_its_drop_of_a_space(storage: SqliteStorage) -> None:
+    write(storage, space_put(b"a", b"123"))
+
+    def bad(txn):  # type: ignore[no-untyped-def]
+        txn.drop_space("t1", "index:g")
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError):
+        write(storage, bad)
+    assert storage.reader("t1").get(b"a", space="index:g") == b"123"
+    assert counters(storage) == (1, 3)
+
+
+def test_a_dropped_space_stays_dropped_after_reopening(tmp_path: Path) -> None:
+    store = SqliteStorage(tmp_path)
+    store.create_table("t1")
+    write(store, space_put(b"a", b"123"))
+    write(store, lambda txn: txn.drop_space("t1", "index:g"))
+    store.close()
+    store = SqliteStorage(tmp_path)
+    assert store.reader("t1").get(b"a", space="index:g") is None
+    assert counters(store) == (0, 0)
+    store.close()
+
+
+def test_a_space_cannot_be_dropped_in_a_write_to_several_tables(storage: SqliteStorage) -> None:
+    write(storage, space_put(b"a", b"123"))
+    with pytest.raises(StorageError, match="several tables"):
+        write(storage, lambda txn: txn.drop_space("t1", "index:g"), tables=2)
+    assert counters(storage) == (1, 3)
+
+
+def test_the_items_space_cannot_be_dropped(storage: SqliteStorage) -> None:
+    with pytest.raises(StorageError):
+        write(storage, lambda txn: txn.drop_space("t1", ITEMS))
+
+
+def test_recovery_of_a_multi_table_write_recounts_the_spaces_it_replays(tmp_path: Path) -> None:
+    store = SqliteStorage(tmp_path)
+    store.create_table("t1")
+    store.create_table("t2")
+
+    def both(txn):  # type: ignore[no-untyped-def]
+        txn.put_item("t1", b"a", b"1", record(1), 1, 1)
+        txn.put("t2", "index:g", b"e", b"123")
+
+    def crash_after_first(batch, redo):  # type: ignore[no-untyped-def]
+        store._write_redo(batch, redo)
+        tf1 = batch.files["t1"]
+        tf1.writer.execute("UPDATE meta SET last_batch = ?", (batch.number,))
+        tf1.writer.execute("COMMIT")
+        tf1.in_batch = False
+        batch.files["t2"].writer.execute("ROLLBACK")
+        batch.files["t2"].in_batch = False
+        return {"t2": StorageError("simulated crash")}
+
+    store._commit = crash_after_first  # type: ignore[method-assign]
+    with pytest.raises(StorageError):
+        write(store, both, tables=2)
+    store.close()
+    reopened = SqliteStorage(tmp_path)
+    assert reopened.reader("t2").get(b"e", space="index:g") == b"123"
+    stats = reopened.reader("t2").space_stats("index:g")
+    assert (stats.entries, stats.bytes) == (1, 3)
+    reopened.close()

@@ -19,6 +19,7 @@ import orjson
 
 from tablekeeper.engine.catalog import Catalog
 from tablekeeper.engine.errors import ResourceNotFoundException
+from tablekeeper.engine.sizes import measure_entry
 from tablekeeper.engine.storage.base import Reader
 from tablekeeper.engine.storage.sqlite import Durability, SqliteStorage
 from tablekeeper.engine.tables import DEFAULT_ACCOUNT, DEFAULT_REGION, TableDefinition
@@ -52,7 +53,7 @@ class Engine:
         with contextlib.suppress(OSError):
             os.chmod(config.data_dir, 0o700)
         self.catalog = Catalog(config.data_dir)
-        self.storage = SqliteStorage(config.data_dir, config.durability)
+        self.storage = SqliteStorage(config.data_dir, config.durability, measure=measure_entry)
         self._remove_orphans()
 
     def _remove_orphans(self) -> None:

@@ -217,6 +217,21 @@ class InvalidRestoreTimeException(ClientError):
     pass
 
 
+# DynamoDB Streams (same namespace as the DynamoDB service's errors).
+
+
+class ExpiredIteratorException(ClientError):
+    """A shard iterator used more than 15 minutes after it was issued."""
+
+    default_message = "The provided iterator exceeds the maximum age allowed."
+
+
+class TrimmedDataAccessException(ClientError):
+    """A shard iterator or sequence number whose records were trimmed (older than 24 h)."""
+
+    default_message = "The data you are trying to access has been trimmed."
+
+
 # --- server side ------------------------------------------------------------------
 
 

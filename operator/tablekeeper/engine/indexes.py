@@ -3,21 +3,233 @@
 ``index_changes`` says which entries of which index spaces a write must
 delete and put, so that indexes change in the same storage transaction as the
 item (DESIGN.md: index entries in their own tables, same transaction).
+
+An item has one entry in an index when it carries every key attribute of the
+index with the type the index declares (indexes are sparse: an item without
+them is simply not in the index).  The entry is stored
+
+* under ``index key + item key``: the index's own key encoding
+  (``keys.KeySchema``: partition prefix, then sort key) followed by the
+  item's stored key, so that the entries of one index partition sort by the
+  index sort key, and entries of items sharing an index key stay distinct;
+* as the projected item, serialized as items are (``engine.dump_item``), so
+  that reads splice it unchanged: ALL is the item, KEYS_ONLY the index and
+  table keys, INCLUDE those plus the listed attributes.
+
+Writes keep ACTIVE, UPDATING and CREATING indexes (a CREATING index is being
+backfilled: ``index_builds``); a DELETING index is no longer kept.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from typing import Any, Final
 
-from tablekeeper.engine.tables import TableDefinition
-from tablekeeper.engine.values import Item
+import orjson
+
+from tablekeeper.engine.capacity import write_units
+from tablekeeper.engine.engine import dump_item
+from tablekeeper.engine.errors import ValidationException
+from tablekeeper.engine.sizes import stored_item_size
+from tablekeeper.engine.storage.base import ITEMS, Reader, index_space
+from tablekeeper.engine.tables import IndexDefinition, TableDefinition
+from tablekeeper.engine.values import Item, encode_item, item_size, type_of, values_equal
 
 # (space, entry key, entry value or None to delete)
 Change = tuple[str, bytes, bytes | None]
+
+MAINTAINED: Final = frozenset({"ACTIVE", "UPDATING", "CREATING"})
+GB: Final = 1 << 30
+
+
+def maintained(table: TableDefinition) -> Iterable[IndexDefinition]:
+    """The indexes a write to the table keeps."""
+    return (index for index in table.indexes if index.status in MAINTAINED)
+
+
+def index_key(index: IndexDefinition, item: Item) -> bytes | None:
+    """The index's key encoding for the item, or None when the item is not in the index."""
+    schema = index.key_schema
+    for attr in (schema.hash, schema.range):
+        if attr is None:
+            continue
+        if attr.name not in item or type_of(item[attr.name]) != attr.type:
+            return None
+    return schema.encode(item)
+
+
+def entry_key(index: IndexDefinition, key: bytes, item: Item) -> bytes | None:
+    """The stored key of the item's entry (``key`` is the item's stored key)."""
+    found = index_key(index, item)
+    return None if found is None else found + key
+
+
+def projected_names(index: IndexDefinition, table: TableDefinition) -> frozenset[str] | None:
+    """The attributes an entry holds; None for ALL (every attribute)."""
+    if index.projection.type == "ALL":
+        return None
+    return frozenset(
+        (*index.key_schema.names, *table.key_schema.names, *index.projection.non_key_attributes)
+    )
+
+
+def project(index: IndexDefinition, table: TableDefinition, item: Item) -> Item:
+    """The item as the index holds it."""
+    names = projected_names(index, table)
+    if names is None:
+        return item
+    return {name: value for name, value in item.items() if name in names}
+
+
+def _same(a: Item, b: Item) -> bool:
+    return a.keys() == b.keys() and all(values_equal(value, b[name]) for name, value in a.items())
+
+
+def _changes_of(
+    index: IndexDefinition, table: TableDefinition, key: bytes, old: Item | None, new: Item | None
+) -> list[Change]:
+    space = index_space(index.name)
+    old_key = None if old is None else entry_key(index, key, old)
+    new_key = None if new is None else entry_key(index, key, new)
+    if new_key is None:
+        return [] if old_key is None else [(space, old_key, None)]
+    assert new is not None
+    entry = project(index, table, new)
+    if old_key == new_key:
+        assert old is not None
+        if index.projection.type != "ALL" and _same(project(index, table, old), entry):
+            return []  # nothing the index holds changed
+        return [(space, new_key, dump_item(entry))]
+    changes: list[Change] = [] if old_key is None else [(space, old_key, None)]
+    changes.append((space, new_key, dump_item(entry)))
+    return changes
 
 
 def index_changes(
     table: TableDefinition, key: bytes, old: Item | None, new: Item | None
 ) -> Iterable[Change]:
-    """Index entries to delete and put when ``old`` becomes ``new``."""
-    return ()
+    """Index entries to delete and put when ``old`` becomes ``new``.
+
+    Raises DynamoDB's ValidationException when ``new`` has an index key
+    attribute of the wrong type (``check_index_keys``): the write fails whole.
+    """
+    if not table.indexes:
+        return ()
+    if new is not None:
+        check_index_keys(table, new)
+    changes: list[Change] = []
+    for index in maintained(table):
+        changes.extend(_changes_of(index, table, key, old, new))
+    return changes
+
+
+def backfill_changes(
+    table: TableDefinition, index: IndexDefinition, key: bytes, item: Item
+) -> Iterable[Change]:
+    """The entry an existing item gets in a new index (none when it is not in it)."""
+    found = entry_key(index, key, item)
+    if found is None:
+        return ()
+    return ((index_space(index.name), found, dump_item(project(index, table, item))),)
+
+
+def check_index_keys(table: TableDefinition, item: Item) -> None:
+    """Refuse an item whose index key attributes are of the wrong type or empty.
+
+    An item without an index's key attributes is fine (sparse indexes); one
+    that has them must give them the type the index declares.
+    """
+    for index in maintained(table):
+        schema = index.key_schema
+        for attr in (schema.hash, schema.range):
+            if attr is None or attr.name not in item:
+                continue
+            value = item[attr.name]
+            actual = type_of(value)
+            if actual != attr.type:
+                raise ValidationException(
+                    "One or more parameter values were invalid: Type mismatch for Index Key "
+                    f"{attr.name} Expected: {attr.type} Actual: {actual} IndexName: {index.name}"
+                )
+            if isinstance(value, str | bytes) and not value:
+                kind = "string" if isinstance(value, str) else "binary"
+                raise ValidationException(
+                    "One or more parameter values are not valid. A value specified for a "
+                    "secondary index key is not supported. The AttributeValue for a key "
+                    f"attribute cannot contain an empty {kind} value. IndexName: {index.name}, "
+                    f"IndexKey: {attr.name}"
+                )
+
+
+# --- item collections (tables with local secondary indexes) ------------------------------------
+
+
+def has_item_collections(table: TableDefinition) -> bool:
+    return any(index.local for index in table.indexes)
+
+
+def _prefix_end(prefix: bytes) -> bytes | None:
+    stripped = prefix.rstrip(b"\xff")
+    return None if not stripped else stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+def collection_size(reader: Reader, table: TableDefinition, item_key: Item) -> int:
+    """The size of an item collection: its items and their local index entries.
+
+    Local indexes share the table's partition key, so the collection is one
+    key range in the items and in each local index space.
+    """
+    prefix = table.key_schema.partition_prefix(item_key[table.key_schema.hash.name])
+    end = _prefix_end(prefix)
+    spaces = [ITEMS, *(index_space(i.name) for i in table.indexes if i.local)]
+    size = 0
+    for space in spaces:
+        for _key, blob in reader.range(prefix, end, space=space):
+            size += stored_item_size(orjson.loads(blob))
+    return size
+
+
+def item_collection_metrics(reader: Reader, table: TableDefinition, item_key: Item) -> dict[str, Any]:
+    """ItemCollectionMetrics for a write to the collection of ``item_key``."""
+    hash_name = table.key_schema.hash.name
+    gigabytes = collection_size(reader, table, item_key) / GB
+    low = float(math.floor(gigabytes))
+    return {
+        "ItemCollectionKey": encode_item({hash_name: item_key[hash_name]}),
+        "SizeEstimateRangeGB": [low, low + 1.0],
+    }
+
+
+# --- capacity ---------------------------------------------------------------------------------
+
+
+def index_write_units(
+    table: TableDefinition, old: Item | None, new: Item | None
+) -> dict[str, tuple[bool, float]]:
+    """Write units a write costs each index: (local, units) by index name.
+
+    As DynamoDB charges them: putting or deleting an entry costs its size in
+    write units; moving an item to another index key costs both; rewriting
+    an entry in place costs the larger of its two sizes, and nothing when
+    what the index holds did not change.
+    """
+    units: dict[str, tuple[bool, float]] = {}
+    for index in maintained(table):
+        old_key = None if old is None else index_key(index, old)
+        new_key = None if new is None else index_key(index, new)
+        old_size = 0 if old_key is None else item_size(project(index, table, old or {}))
+        new_size = 0 if new_key is None else item_size(project(index, table, new or {}))
+        if old_key is None and new_key is None:
+            continue
+        if old_key == new_key:
+            assert old is not None and new is not None
+            if index.projection.type != "ALL" and _same(
+                project(index, table, old), project(index, table, new)
+            ):
+                continue
+            cost = write_units(old_size, new_size)
+        else:
+            cost = sum(write_units(size) for size in (old_size, new_size) if size)
+        units[index.name] = (index.local, cost)
+    return units

@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tablekeeper.engine.engine import Engine, EngineConfig
+from tablekeeper.engine.index_builds import run_index_work
 from tablekeeper.engine.maintenance import run_maintenance
 from tablekeeper.engine.protocol.dispatch import DynamoDBApplication
 from tablekeeper.engine.protocol.http import HttpServer, Request
 from tablekeeper.engine.storage.sqlite import Durability
+from tablekeeper.engine.ttl_worker import DEFAULT_TTL_INTERVAL, run_ttl
 
 log = logging.getLogger("tablekeeper.engine")
 
@@ -31,6 +33,7 @@ class ServerOptions:
     credentials_file: Path | None = None
     region: str = "us-east-1"
     durability: Durability = Durability.POWER_LOSS
+    ttl_interval: float = DEFAULT_TTL_INTERVAL  # seconds between sweeps of expired items
 
 
 def is_loopback(host: str) -> bool:
@@ -96,11 +99,15 @@ async def serve(options: ServerOptions, stop: asyncio.Event) -> None:
         flush=True,
     )
     upkeep = asyncio.get_running_loop().create_task(run_maintenance(engine))
+    expiry = asyncio.get_running_loop().create_task(run_ttl(engine, options.ttl_interval))
+    index_work = asyncio.get_running_loop().create_task(run_index_work(engine))
     try:
         await stop.wait()
     finally:
         log.info("shutting down")
         upkeep.cancel()
+        expiry.cancel()
+        index_work.cancel()
         await server.close()
         engine.close()
         print("tablekeeper engine stopped", flush=True)

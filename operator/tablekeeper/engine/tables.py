@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -42,8 +43,8 @@ class Projection:
 
     def describe(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"ProjectionType": self.type}
-        if self.non_key_attributes:
-            wire["NonKeyAttributes"] = list(self.non_key_attributes)
+        if self.non_key_attributes:  # DynamoDB lists them sorted, whatever the order sent
+            wire["NonKeyAttributes"] = sorted(self.non_key_attributes)
         return wire
 
 
@@ -60,9 +61,19 @@ class IndexDefinition:
 
 @dataclass(frozen=True, slots=True)
 class StreamSpec:
+    """A stream: one epoch of the table's change log (engine/streams.py).
+
+    It covers the log records with ``first_sequence < sequence``, and once
+    disabled those up to ``last_sequence`` as well.  The label is the UTC time
+    it was enabled, so it also gives the stream's creation time.
+    """
+
     enabled: bool
     view_type: str | None = None
     label: str | None = None  # LatestStreamLabel, set while enabled
+    first_sequence: int = 0  # the table's last log sequence when the stream was enabled
+    last_sequence: int | None = None  # set when disabled: the last record it covers
+    disabled_at: float | None = None  # when disabled; listed for 24 h after
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +92,16 @@ class TableDefinition:
     billing_mode_changed: float | None = None
     status: str = "ACTIVE"
     indexes: tuple[IndexDefinition, ...] = ()
-    stream: StreamSpec | None = None
+    stream: StreamSpec | None = None  # the latest stream, enabled or not
+    past_streams: tuple[StreamSpec, ...] = ()  # disabled before ``stream``, newest first
     sse: tuple[tuple[str, Any], ...] = ()
     table_class: str = "STANDARD"
     deletion_protection: bool = False
     tags: tuple[tuple[str, str], ...] = ()
-    ttl_attribute: str | None = None
-    ttl_enabled: bool = False
+    ttl_attribute: str | None = None  # set while ttl_status is not DISABLED
+    ttl_enabled: bool = False  # ENABLING or ENABLED: what UpdateTimeToLive last asked for
+    ttl_status: str = "DISABLED"  # ENABLING | ENABLED | DISABLING | DISABLED (engine/ttl.py)
+    ttl_changed: float | None = None  # the last UpdateTimeToLive, for its one-hour limit
 
     @property
     def arn(self) -> str:
@@ -137,6 +151,7 @@ def _to_plain(table: TableDefinition) -> dict[str, Any]:
         for index in table.indexes
     ]
     plain["stream"] = None if table.stream is None else dataclasses.asdict(table.stream)
+    plain["past_streams"] = [dataclasses.asdict(stream) for stream in table.past_streams]
     return plain
 
 
@@ -159,6 +174,7 @@ def _from_plain(plain: dict[str, Any]) -> TableDefinition:
         for index in plain["indexes"]
     )
     plain["stream"] = None if plain["stream"] is None else StreamSpec(**plain["stream"])
+    plain["past_streams"] = tuple(StreamSpec(**stream) for stream in plain.get("past_streams", ()))
     plain["sse"] = tuple(tuple(pair) for pair in plain["sse"])
     plain["tags"] = tuple(tuple(pair) for pair in plain["tags"])
     return TableDefinition(**plain)
@@ -197,9 +213,17 @@ def _key_schema_wire(schema: KeySchema) -> list[dict[str, str]]:
 
 
 def describe_table(
-    table: TableDefinition, item_count: int, size_bytes: int, status: str | None = None
+    table: TableDefinition,
+    item_count: int,
+    size_bytes: int,
+    status: str | None = None,
+    index_stats: Mapping[str, tuple[int, int]] | None = None,
 ) -> dict[str, Any]:
-    """The TableDescription structure DynamoDB returns."""
+    """The TableDescription structure DynamoDB returns.
+
+    ``index_stats`` gives each index's (ItemCount, IndexSizeBytes); a table
+    described as CREATING shows its global indexes CREATING too.
+    """
     wire: dict[str, Any] = {
         "AttributeDefinitions": [
             {"AttributeName": name, "AttributeType": kind}
@@ -229,10 +253,17 @@ def describe_table(
         }
     local = [index for index in table.indexes if index.local]
     global_ = [index for index in table.indexes if not index.local]
+    stats = index_stats or {}
+    creating = status == "CREATING"
     if local:
-        wire["LocalSecondaryIndexes"] = [_describe_index(table, index) for index in local]
+        wire["LocalSecondaryIndexes"] = [
+            _describe_index(table, index, stats.get(index.name, (0, 0))) for index in local
+        ]
     if global_:
-        wire["GlobalSecondaryIndexes"] = [_describe_index(table, index) for index in global_]
+        wire["GlobalSecondaryIndexes"] = [
+            _describe_index(table, index, stats.get(index.name, (0, 0)), creating)
+            for index in global_
+        ]
     if table.stream is not None and table.stream.enabled:
         wire["StreamSpecification"] = {
             "StreamEnabled": True,
@@ -248,17 +279,19 @@ def describe_table(
     return wire
 
 
-def _describe_index(table: TableDefinition, index: IndexDefinition) -> dict[str, Any]:
+def _describe_index(
+    table: TableDefinition, index: IndexDefinition, stats: tuple[int, int], creating: bool = False
+) -> dict[str, Any]:
     wire: dict[str, Any] = {
         "IndexName": index.name,
         "KeySchema": _key_schema_wire(index.key_schema),
         "Projection": index.projection.describe(),
-        "IndexSizeBytes": 0,
-        "ItemCount": 0,
+        "IndexSizeBytes": stats[1],
+        "ItemCount": stats[0],
         "IndexArn": f"{table.arn}/index/{index.name}",
     }
     if not index.local:
-        wire["IndexStatus"] = index.status
+        wire["IndexStatus"] = "CREATING" if creating else index.status
         if index.backfilling:
             wire["Backfilling"] = True
         throughput = index.throughput or Throughput()

@@ -8,10 +8,12 @@ from tablekeeper.engine.operations import (
     batch,
     items,
     query,
+    streams,
     table_admin,
     tables,
     tags,
     transactions,
+    ttl,
 )
 from tablekeeper.engine.operations.base import Operation
 
@@ -23,7 +25,8 @@ OPERATIONS: Mapping[str, Operation] = {
     **batch.OPERATIONS,
     **transactions.OPERATIONS,
     **query.OPERATIONS,
+    **ttl.OPERATIONS,
 }
 
 # DynamoDB Streams (DynamoDBStreams_20120810.*), served on the same port.
-STREAMS_OPERATIONS: Mapping[str, Operation] = {}
+STREAMS_OPERATIONS: Mapping[str, Operation] = {**streams.OPERATIONS}

@@ -28,6 +28,12 @@ from tablekeeper.engine import expressions as ex
 from tablekeeper.engine.capacity import Consumed, read_units, write_units
 from tablekeeper.engine.engine import Engine, parse_stored
 from tablekeeper.engine.errors import ConditionalCheckFailedException, ValidationException
+from tablekeeper.engine.indexes import (
+    check_index_keys,
+    has_item_collections,
+    index_write_units,
+    item_collection_metrics,
+)
 from tablekeeper.engine.keys import KeySchema
 from tablekeeper.engine.operations.base import Operation
 from tablekeeper.engine.operations.common import (
@@ -118,6 +124,7 @@ def _check_condition(condition: ex.Condition | None, options: WriteOptions, old:
 class WriteResult:
     attributes: Item | None
     consumed: dict[str, Any] | None
+    metrics: dict[str, Any] | None = None  # ItemCollectionMetrics (tables with local indexes)
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {}
@@ -125,12 +132,31 @@ class WriteResult:
             wire["Attributes"] = encode_item(self.attributes)
         if self.consumed is not None:
             wire["ConsumedCapacity"] = self.consumed
+        if self.metrics is not None:
+            wire["ItemCollectionMetrics"] = self.metrics
         return wire
 
 
-def _consumed(table: TableDefinition, options: WriteOptions, *sizes: int) -> dict[str, Any] | None:
-    """A write charges the larger of the old and new item, per started kilobyte."""
-    return Consumed(table.name, write=write_units(*sizes)).to_wire(options.return_consumed)
+def _consumed(
+    table: TableDefinition, options: WriteOptions, old: Item | None, new: Item | None
+) -> dict[str, Any] | None:
+    """A write charges the larger of the old and new item, per started kilobyte,
+    and each index the entries it writes (``indexes.index_write_units``)."""
+    if options.return_consumed not in ("TOTAL", "INDEXES"):
+        return None
+    used = Consumed(table.name, write=write_units(_size(old), _size(new)))
+    for name, (local, units) in index_write_units(table, old, new).items():
+        used.indexes[name] = (local, 0.0, units)
+    return used.to_wire(options.return_consumed)
+
+
+def _metrics(
+    engine: Engine, table: TableDefinition, options: WriteOptions, key: Item
+) -> dict[str, Any] | None:
+    """ItemCollectionMetrics, when asked for and the table has item collections."""
+    if options.return_metrics != "SIZE" or not has_item_collections(table):
+        return None
+    return item_collection_metrics(engine.reader(table), table, key)
 
 
 def _size(item: Item | None) -> int:
@@ -173,6 +199,7 @@ async def put_item(engine: Engine, request: PutItemRequest) -> WriteResult:
     table = table_for_items(engine, request.table_name)
     schema = table.key_schema
     schema.validate_item_keys(request.item)
+    check_index_keys(table, request.item)
     key = schema.encode(request.item)
     key_item = schema.key_of(request.item)
 
@@ -184,7 +211,8 @@ async def put_item(engine: Engine, request: PutItemRequest) -> WriteResult:
 
     old = await engine.storage.write(put)
     returned = old if request.options.return_values == "ALL_OLD" else None
-    return WriteResult(returned, _consumed(table, request.options, request.size, _size(old)))
+    consumed = _consumed(table, request.options, old, request.item)
+    return WriteResult(returned, consumed, _metrics(engine, table, request.options, key_item))
 
 
 # --- DeleteItem --------------------------------------------------------------------------
@@ -230,7 +258,8 @@ async def delete_item(engine: Engine, request: DeleteItemRequest) -> WriteResult
 
     old = await engine.storage.write(delete)
     returned = old if request.options.return_values == "ALL_OLD" else None
-    return WriteResult(returned, _consumed(table, request.options, _size(old)))
+    consumed = _consumed(table, request.options, old, None)
+    return WriteResult(returned, consumed, _metrics(engine, table, request.options, request.key))
 
 
 # --- UpdateItem --------------------------------------------------------------------------
@@ -317,7 +346,8 @@ async def update_item(engine: Engine, request: UpdateItemRequest) -> WriteResult
 
     old, new = await engine.storage.write(update)
     returned = _update_returns(request.options.return_values, plan, old, new)
-    return WriteResult(returned, _consumed(table, request.options, _size(new), _size(old)))
+    consumed = _consumed(table, request.options, old, new)
+    return WriteResult(returned, consumed, _metrics(engine, table, request.options, request.key))
 
 
 def _update_returns(

@@ -5,7 +5,11 @@ and, inside it, sorts by the sort key (keys.py), so a Query is one range scan:
 each sort-key condition becomes a pair of bounds over ``prefix +
 encode_scalar(value)``, and ScanIndexForward=false reads the same range
 backwards.  A Scan reads the whole table, or one segment's contiguous range
-of hash prefixes (``keys.segment_bounds``).
+of hash prefixes (``keys.segment_bounds``).  With IndexName both read the
+index's entries instead, whose stored keys are the index key followed by the
+item's key (``engine.indexes``): the same ranges, with every bound that is a
+whole sort key widened or narrowed over that suffix, and pages whose
+LastEvaluatedKey names both keys (``index_reads`` has the index rules).
 
 A page is read as DynamoDB reads it: items are *evaluated* in key order until
 Limit of them were evaluated or their summed size (``values.item_size``)
@@ -23,9 +27,8 @@ start key against the key condition.  Nothing is read before all of it holds.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from typing import Any, Final
 
 import orjson
@@ -37,16 +40,23 @@ from tablekeeper.engine.errors import ValidationException
 from tablekeeper.engine.keys import KeySchema, encode_scalar, segment_bounds
 from tablekeeper.engine.operations.base import Operation
 from tablekeeper.engine.operations.common import RETURN_CONSUMED, table_for_items
+from tablekeeper.engine.operations.index_reads import (
+    KEY_MISMATCH,
+    START_KEY_INVALID,
+    Target,
+    check_index_start_key,
+    check_partition_key_type,
+    check_select,
+    index_target,
+)
 from tablekeeper.engine.shapes import TABLE_NAME_PATTERN, Members
-from tablekeeper.engine.tables import TableDefinition
+from tablekeeper.engine.sizes import stored_item_size
 from tablekeeper.engine.values import (
-    NUMBER_CONTEXT,
     Item,
     Value,
     decode_item,
     encode_item,
     load_item,
-    number_size,
     type_of,
     values_equal,
 )
@@ -55,8 +65,8 @@ PAGE_BYTES: Final = 1024 * 1024
 MAX_TOTAL_SEGMENTS: Final = 1_000_000
 SELECTS: Final = ("SPECIFIC_ATTRIBUTES", "COUNT", "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES")
 
-_START_KEY_INVALID: Final = "The provided starting key is invalid"
-_KEY_MISMATCH: Final = "The provided key element does not match the schema"
+_START_KEY_INVALID: Final = START_KEY_INVALID
+_KEY_MISMATCH: Final = KEY_MISMATCH
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -76,6 +86,7 @@ class ReadSpec:
     consistent: bool
     return_consumed: str | None
     start_key: Item | None
+    select: str | None = None  # as sent; None leaves it to the target (table or index)
 
 
 @dataclass(frozen=True)
@@ -228,6 +239,7 @@ def _spec(
         consistent=members.consistent,
         return_consumed=members.return_consumed,
         start_key=start_key,
+        select=members.select,
     )
 
 
@@ -351,8 +363,27 @@ class KeyRange:
         return replace(self, high=start, high_inclusive=False)
 
 
-def partition_range(prefix: bytes, condition: ex.KeyCondition) -> KeyRange:
-    """The stored keys of one partition that satisfy the sort-key condition."""
+def partition_range(
+    prefix: bytes, condition: ex.KeyCondition, suffixed: bool = False
+) -> KeyRange:
+    """The stored keys of one partition that satisfy the sort-key condition.
+
+    ``suffixed`` stored keys continue past the sort key (index entries end
+    with the item's key), so a bound that is a whole sort-key encoding must
+    take in, or leave out, every key that starts with it.
+    """
+    keys = _sort_key_range(prefix, condition)
+    if not suffixed:
+        return keys
+    low, high = keys.low, keys.high
+    if low is not None and not keys.low_inclusive:
+        low = successor(low)
+    if high is not None and keys.high_inclusive:
+        high = successor(high)
+    return KeyRange(low, high, True, False)
+
+
+def _sort_key_range(prefix: bytes, condition: ex.KeyCondition) -> KeyRange:
     op, values = condition.range_op, condition.range_values
     end = successor(prefix)
     if op is None:
@@ -372,17 +403,6 @@ def partition_range(prefix: bytes, condition: ex.KeyCondition) -> KeyRange:
 
 
 # --- validation against the table ----------------------------------------------------------
-
-
-def _check_index(table: TableDefinition, spec: ReadSpec, scan: bool) -> None:
-    if spec.index_name is None:
-        return
-    if table.index(spec.index_name) is None:
-        if scan and spec.start_key is not None:
-            raise ValidationException(_START_KEY_INVALID)
-        raise ValidationException(f"The table does not have the specified index: {spec.index_name}")
-    # Index entries are not maintained yet; refuse rather than answer from nothing.
-    raise ValidationException(f"Reading secondary index {spec.index_name} is not supported yet")
 
 
 def _check_query_start_key(schema: KeySchema, start: Item) -> None:
@@ -433,11 +453,13 @@ def _key_condition(request: QueryRequest, schema: KeySchema) -> ex.KeyCondition:
 
 
 def _check_start_in_query(
-    schema: KeySchema, start: Item, condition: ex.KeyCondition, keys: KeyRange, prefix: bytes
+    target: Target, start: Item, condition: ex.KeyCondition, keys: KeyRange, prefix: bytes
 ) -> None:
+    schema = target.schema
     if condition.range_op is not None:
         assert schema.range is not None
-        if not keys.contains(prefix + encode_scalar(start[schema.range.name])):
+        point = prefix + encode_scalar(start[schema.range.name]) + target.item_suffix(start)
+        if not keys.contains(point):
             raise ValidationException(
                 "The provided starting key does not match the range key predicate"
             )
@@ -451,12 +473,12 @@ def _check_start_in_query(
         )
 
 
-def _check_paths(schema: KeySchema, spec: ReadSpec, query: bool) -> None:
-    """Key attributes are scalars; a Query's filter may not name them at all."""
-    names = schema.names
+def _check_paths(target: Target, spec: ReadSpec, query: bool) -> None:
+    """Key attributes are scalars; a Query's filter may not name those of its key at all."""
+    names = target.key_names
     if query and spec.filter is not None:
         used = spec.filter.top_level_names()
-        for name in names:
+        for name in target.schema.names:
             if name in used:
                 raise ValidationException(
                     f"{spec.filter_source} can only contain non-primary key attributes: "
@@ -476,69 +498,7 @@ def _check_paths(schema: KeySchema, spec: ReadSpec, query: bool) -> None:
 # --- reading a page --------------------------------------------------------------------------
 
 
-def _text_size(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode("utf-8"))
-
-
-def _binary_size(text: str) -> int:
-    """Length of the bytes a base64 text encodes, without decoding it."""
-    return len(text) * 3 // 4 - text.count("=", -2)
-
-
-def _number_size(text: str) -> int:
-    """``values.number_size`` of a stored number, from its canonical plain text."""
-    negative = text.startswith("-")
-    whole, _, fraction = text.lstrip("-").partition(".")
-    whole = whole.lstrip("0")
-    if "e" in text or "E" in text:  # never stored so; keep the exact path anyway
-        return number_size(Decimal(text).normalize(NUMBER_CONTEXT))
-    if whole:
-        adjusted = len(whole) - 1
-        count = len((whole + fraction).rstrip("0"))
-    else:
-        significant = fraction.lstrip("0")
-        if not significant:
-            return 1  # zero
-        adjusted = len(significant) - len(fraction) - 1
-        count = len(significant.rstrip("0"))
-    extra = count % 2 == 0 and adjusted % 2 == 0
-    return 1 + (count + 1) // 2 + extra + negative
-
-
-def _stored_value_size(wire: dict[str, Any]) -> int:
-    """``values.value_size`` over the stored (wire) form, without building values."""
-    ((tag, data),) = wire.items()
-    if tag == "S":
-        return _text_size(data)
-    if tag == "N":
-        return _number_size(data)
-    if tag == "B":
-        return _binary_size(data)
-    if tag == "M":
-        size = 3
-        for name, member in data.items():
-            size += _text_size(name) + 1 + _stored_value_size(member)
-        return size
-    if tag == "L":
-        size = 3
-        for member in data:
-            size += 1 + _stored_value_size(member)
-        return size
-    if tag == "SS":
-        return sum(map(_text_size, data))
-    if tag == "NS":
-        return sum(map(_number_size, data))
-    if tag == "BS":
-        return sum(map(_binary_size, data))
-    return 1  # BOOL, NULL
-
-
-def stored_item_size(wire: dict[str, Any]) -> int:
-    """DynamoDB's size of a stored item (``values.item_size`` of the item it encodes)."""
-    size = 0
-    for name, member in wire.items():
-        size += _text_size(name) + _stored_value_size(member)
-    return size
+Fetch = Callable[[dict[str, Any]], bytes | None]
 
 
 @dataclass
@@ -546,26 +506,55 @@ class Page:
     items: list[Any] | None  # wire items (or spliced stored JSON); None for Select COUNT
     count: int = 0
     scanned: int = 0
-    size: int = 0
+    size: int = 0  # of what was evaluated: items, or index entries
     last_key: dict[str, Any] | None = None
+    fetched: float = 0.0  # read units of the table items a local index read fetched
 
 
-def read_page(rows: Iterable[tuple[bytes, bytes]], schema: KeySchema, spec: ReadSpec) -> Page:
-    """Evaluate stored items in order until the page is full; see the module docstring."""
+def read_page(
+    rows: Iterable[tuple[bytes, bytes]],
+    schema: KeySchema,
+    spec: ReadSpec,
+    *,
+    names: tuple[str, ...] | None = None,
+    fetch: Fetch | None = None,
+) -> Page:
+    """Evaluate stored items in order until the page is full; see the module docstring.
+
+    ``names`` are the LastEvaluatedKey's attributes (the schema's by default);
+    ``fetch`` gives the table item behind an index entry, which then stands
+    in for the entry.
+    """
     page = Page(items=None if spec.count_only else [])
+    wants_item = spec.filter is not None or spec.projection is not None
     for _key, blob in rows:
         wire = orjson.loads(blob)
         page.scanned += 1
         page.size += stored_item_size(wire)
-        item = load_item(wire) if spec.filter is not None or spec.projection is not None else None
+        if page.scanned == spec.limit or page.size >= PAGE_BYTES:
+            page.last_key = {name: wire[name] for name in names or schema.names}
+        if fetch is not None:
+            blob, wire = _fetched(fetch, blob, wire, page, spec.consistent)
+        item = load_item(wire) if wants_item else None
         if spec.filter is None or ex.evaluate(spec.filter, item):
             page.count += 1
             if page.items is not None:
                 page.items.append(_returned(blob, item, spec.projection))
-        if page.scanned == spec.limit or page.size >= PAGE_BYTES:
-            page.last_key = {name: wire[name] for name in schema.names}
+        if page.last_key is not None:
             break
     return page
+
+
+def _fetched(
+    fetch: Fetch, blob: bytes, wire: dict[str, Any], page: Page, consistent: bool
+) -> tuple[bytes, dict[str, Any]]:
+    """The table item behind an index entry, charged like a GetItem of it."""
+    found = fetch(wire)
+    if found is None:  # cannot happen in one snapshot; keep the entry rather than fail
+        return blob, wire
+    item_wire = orjson.loads(found)
+    page.fetched += read_units(stored_item_size(item_wire), consistent)
+    return found, item_wire
 
 
 def _returned(blob: bytes, item: Item | None, projection: ex.Projection | None) -> Any:
@@ -586,18 +575,26 @@ def _closing(rows: Iterator[tuple[bytes, bytes]]) -> Iterator[Iterator[tuple[byt
             close()
 
 
-def _read(
-    engine: Engine, table: TableDefinition, keys: KeyRange, forward: bool, spec: ReadSpec
-) -> Page:
-    rows = engine.reader(table).range(
+def _read(engine: Engine, target: Target, keys: KeyRange, forward: bool, spec: ReadSpec) -> Page:
+    reader = engine.reader(target.table)
+    rows = reader.range(
         keys.low,
         keys.high,
+        space=target.space,
         reverse=not forward,
         low_inclusive=keys.low_inclusive,
         high_inclusive=keys.high_inclusive,
     )
+    fetch = None
+    if target.fetch:
+        table_schema = target.table.key_schema
+
+        def fetch(wire: dict[str, Any]) -> bytes | None:
+            key = load_item({name: wire[name] for name in table_schema.names})
+            return reader.get(table_schema.encode(key))
+
     with _closing(rows):
-        return read_page(rows, table.key_schema, spec)
+        return read_page(rows, target.schema, spec, names=target.key_names, fetch=fetch)
 
 
 @dataclass
@@ -618,46 +615,64 @@ class ReadResult:
         return wire
 
 
-def _result(table: TableDefinition, spec: ReadSpec, page: Page) -> ReadResult:
+def _result(target: Target, spec: ReadSpec, page: Page) -> ReadResult:
+    """The page and, if asked, its capacity: on the index it read, and on fetched items."""
     consumed = None
     if spec.return_consumed in ("TOTAL", "INDEXES"):
         units = read_units(page.size, spec.consistent)
-        consumed = Consumed(table.name, read=units).to_wire(spec.return_consumed)
+        used = Consumed(target.table.name, read=units)
+        if target.index is not None:
+            index = target.index
+            used = Consumed(target.table.name, read=page.fetched)
+            used.indexes[index.name] = (index.local, units, 0.0)
+        consumed = used.to_wire(spec.return_consumed)
     return ReadResult(page, consumed)
 
 
 # --- the operations -------------------------------------------------------------------------
 
 
+def _target(engine: Engine, spec: ReadSpec, scan: bool) -> Target:
+    table = table_for_items(engine, spec.table_name)
+    if spec.index_name is None:
+        return Target(table)
+    return index_target(table, spec, scan)
+
+
 async def query(engine: Engine, request: QueryRequest) -> ReadResult:
     spec = request.spec
-    table = table_for_items(engine, spec.table_name)
-    schema = table.key_schema
-    _check_index(table, spec, scan=False)
-    if spec.start_key is not None:
-        _check_query_start_key(schema, spec.start_key)
+    target = _target(engine, spec, scan=False)
+    schema, start = target.schema, spec.start_key
+    if start is not None and target.index is None:
+        _check_query_start_key(schema, start)
+    elif start is not None:
+        check_partition_key_type(target, start)
     condition = _key_condition(request, schema)
+    if start is not None and target.index is not None:
+        check_index_start_key(target, spec, start)
+    check_select(target, spec)
     prefix = schema.partition_prefix(condition.hash_value)
-    keys = partition_range(prefix, condition)
-    if spec.start_key is not None:
-        _check_start_in_query(schema, spec.start_key, condition, keys, prefix)
-    _check_paths(schema, spec, query=True)
-    if spec.start_key is not None:
-        keys = keys.after(schema.encode(spec.start_key), request.forward)
-    return _result(table, spec, _read(engine, table, keys, request.forward, spec))
+    keys = partition_range(prefix, condition, target.suffixed)
+    if start is not None:
+        _check_start_in_query(target, start, condition, keys, prefix)
+    _check_paths(target, spec, query=True)
+    if start is not None:
+        keys = keys.after(target.encode(start), request.forward)
+    return _result(target, spec, _read(engine, target, keys, request.forward, spec))
 
 
 async def scan(engine: Engine, request: ScanRequest) -> ReadResult:
     spec = request.spec
-    table = table_for_items(engine, spec.table_name)
-    schema = table.key_schema
-    _check_index(table, spec, scan=True)
+    target = _target(engine, spec, scan=True)
     keys = KeyRange(None, None)
     if request.segment is not None and request.total_segments is not None:
         keys = KeyRange(*segment_bounds(request.segment, request.total_segments))
     if spec.start_key is not None:
-        _check_scan_start_key(schema, spec.start_key)
-        start = schema.encode(spec.start_key)
+        if target.index is None:
+            _check_scan_start_key(target.schema, spec.start_key)
+        else:
+            check_index_start_key(target, spec, spec.start_key)
+        start = target.encode(spec.start_key)
         if not keys.contains(start):
             raise ValidationException(
                 f"{_START_KEY_INVALID}: Invalid ExclusiveStartKey. Please use ExclusiveStartKey "
@@ -665,8 +680,9 @@ async def scan(engine: Engine, request: ScanRequest) -> ReadResult:
                 f"Segment: {request.segment}"
             )
         keys = keys.after(start, forward=True)
-    _check_paths(schema, spec, query=False)
-    return _result(table, spec, _read(engine, table, keys, True, spec))
+    check_select(target, spec)
+    _check_paths(target, spec, query=False)
+    return _result(target, spec, _read(engine, target, keys, True, spec))
 
 
 OPERATIONS = {

@@ -15,7 +15,9 @@ Changes apply at once.  The response says UPDATING for the changes DynamoDB
 runs asynchronously (capacity, billing mode, stream, table class) and ACTIVE
 for those it applies in place (deletion protection, encryption); the next
 DescribeTable says ACTIVE.  Unlike DynamoDB, the response shows the new
-settings, not the old ones.
+settings, not the old ones.  GlobalSecondaryIndexUpdates are planned by
+``index_updates``; a Create or Delete leaves the index CREATING or DELETING
+and ``engine.index_builds`` finishes it in the background.
 """
 
 from __future__ import annotations
@@ -30,9 +32,19 @@ from tablekeeper.engine.errors import (
     ResourceNotFoundException,
     ValidationException,
 )
+from tablekeeper.engine.index_builds import start_index_work
 from tablekeeper.engine.operations.base import Operation, WireResult
+from tablekeeper.engine.operations.index_updates import (
+    IndexUpdate,
+    check_index_updates,
+    creates_or_deletes,
+    parse_index_updates,
+    plan_index_updates,
+    show_index_updates,
+)
 from tablekeeper.engine.operations.tables import describe, parse_throughput
 from tablekeeper.engine.shapes import Members
+from tablekeeper.engine.streams import disabled_stream, enabled_stream, kept_past_streams
 from tablekeeper.engine.tables import StreamSpec, TableDefinition, Throughput, new_stream_label
 
 INVALID: Final = "One or more parameter values were invalid: "
@@ -105,20 +117,35 @@ class UpdateTableRequest:
     sse: SSEChange | None = None
     table_class: str | None = None
     deletion_protection: bool | None = None
+    attribute_definitions: tuple[tuple[str, str], ...] | None = None  # for index Creates only
+    index_updates: tuple[IndexUpdate, ...] | None = None
 
     @property
     def runs_async(self) -> bool:
         """Whether DynamoDB answers UPDATING (it applies DP and SSE in place)."""
-        return any(
+        return creates_or_deletes(self.index_updates) or any(
             member is not None
             for member in (self.billing_mode, self.throughput, self.stream, self.table_class)
         )
 
 
+def _parse_definitions(m: Members, value: list[Any] | None) -> tuple[tuple[str, str], ...] | None:
+    if value is None:
+        return None
+    definitions = []
+    for i, definition in enumerate(value):
+        d = m.nested("AttributeDefinitions", definition, i)
+        attr = d.string("AttributeName", required=True, min_len=1, max_len=255)
+        kind = d.string("AttributeType", required=True, enum=("B", "N", "S"))
+        definitions.append((attr or "", kind or ""))
+    return tuple(definitions)
+
+
 def parse_update_table(body: dict[str, Any]) -> UpdateTableRequest:
     m = Members(body)
     name = m.table_name()
-    m.array("AttributeDefinitions")  # accepted and ignored: it only matters for new indexes
+    # Only a GSI Create uses them; for every other change DynamoDB ignores them.
+    definitions = _parse_definitions(m, m.array("AttributeDefinitions"))
     billing = m.string("BillingMode", enum=BILLING_MODES)
     throughput = parse_throughput(m, "ProvisionedThroughput", m.mapping("ProvisionedThroughput"))
     stream = _parse_stream(m, m.mapping("StreamSpecification"))
@@ -126,6 +153,7 @@ def parse_update_table(body: dict[str, Any]) -> UpdateTableRequest:
     table_class = m.string("TableClass")
     protection = m.boolean("DeletionProtectionEnabled")
     index_updates = m.array("GlobalSecondaryIndexUpdates")
+    updates = parse_index_updates(m, index_updates)
     m.array("ReplicaUpdates", min_len=1)
     m.mapping("OnDemandThroughput")
     m.mapping("WarmThroughput")
@@ -137,12 +165,10 @@ def parse_update_table(body: dict[str, Any]) -> UpdateTableRequest:
             f"value: [{', '.join(TABLE_CLASSES)}]."
         )
     _check_something_changes(body)
-    if index_updates is not None:
-        if index_updates:
-            raise ValidationException(
-                "GlobalSecondaryIndexUpdates are not supported by this engine version yet"
-            )
+    if updates is not None and not updates:
         raise ValidationException(INVALID + "List of GlobalSecondaryIndexUpdates is empty")
+    if updates:
+        check_index_updates(updates)
     for member, subject in _UNSUPPORTED.items():
         if body.get(member) is not None:
             raise ValidationException(f"{subject} not supported by this engine version yet")
@@ -154,6 +180,8 @@ def parse_update_table(body: dict[str, Any]) -> UpdateTableRequest:
         sse=sse,
         table_class=table_class,
         deletion_protection=protection,
+        attribute_definitions=definitions,
+        index_updates=updates or None,
     )
     check_one_concern(request)
     check_request(request)
@@ -198,6 +226,7 @@ def check_one_concern(request: UpdateTableRequest) -> None:
         "BillingMode": request.billing_mode,
         "ProvisionedThroughput": request.throughput,
         "StreamSpecification": request.stream,
+        "GlobalSecondaryIndexUpdates": request.index_updates,
     }
     sent = {name for name, value in members.items() if value is not None}
     alone = (
@@ -212,6 +241,14 @@ def check_one_concern(request: UpdateTableRequest) -> None:
     if request.stream is not None and changes_iops:
         raise ValidationException(
             INVALID + "You cannot modify stream status while updating table IOPS"
+        )
+    if creates_or_deletes(request.index_updates) and request.throughput is not None:
+        raise ValidationException(
+            INVALID + "You cannot create or delete index while updating table IOPS"
+        )
+    if creates_or_deletes(request.index_updates) and request.stream is not None:
+        raise ValidationException(
+            INVALID + "You cannot create or delete index while changing stream status"
         )
 
 
@@ -267,13 +304,26 @@ def _check_sse(sse: SSEChange) -> None:
 # --- the plan: pure, given the table and now ---------------------------------------------------
 
 
-def plan_update(table: TableDefinition, request: UpdateTableRequest, now: float) -> TableDefinition:
-    """The table after the update, or DynamoDB's refusal.  Nothing here reads the clock."""
+def plan_update(
+    table: TableDefinition, request: UpdateTableRequest, now: float, last_sequence: int = 0
+) -> TableDefinition:
+    """The table after the update, or DynamoDB's refusal.  Nothing here reads the clock.
+
+    ``last_sequence`` is the table's last change-log sequence: where a stream
+    enabled or disabled now starts or ends.
+    """
     changes: dict[str, Any] = {}
     if request.billing_mode is not None or request.throughput is not None:
         changes.update(_plan_capacity(table, request, now))
+    billing_mode = changes.get("billing_mode", table.billing_mode)
+    if request.index_updates or billing_mode != table.billing_mode:
+        changes.update(plan_index_updates(
+            table, request.index_updates or (), request.attribute_definitions, billing_mode, now,
+            plan_throughput,
+        ))
     if request.stream is not None:
-        changes["stream"] = plan_stream(table, request.stream, now)
+        changes["stream"] = plan_stream(table, request.stream, now, last_sequence)
+        changes["past_streams"] = kept_past_streams(table, changes["stream"], now)
     if request.sse is not None:
         changes["sse"] = plan_sse(table, request.sse)
     if request.table_class is not None:
@@ -386,7 +436,9 @@ def long_utc_time(epoch: float) -> str:
     )
 
 
-def plan_stream(table: TableDefinition, requested: StreamSpec, now: float) -> StreamSpec:
+def plan_stream(
+    table: TableDefinition, requested: StreamSpec, now: float, last_sequence: int = 0
+) -> StreamSpec:
     current = table.stream
     enabled = current is not None and current.enabled
     if requested.enabled:
@@ -395,12 +447,13 @@ def plan_stream(table: TableDefinition, requested: StreamSpec, now: float) -> St
                 f"Table already has an enabled stream: TableName: {table.name}"
             )
         previous = current.label if current is not None else None
-        return StreamSpec(True, requested.view_type, new_stream_label(now, previous))
+        label = new_stream_label(now, previous)
+        return enabled_stream(requested.view_type, label, last_sequence)
     if not enabled:
         raise ValidationException(f"Table has no stream to disable: TableName: {table.name}")
     assert current is not None
     # The stream ends; its ARN and label stay on the table as the latest stream's.
-    return StreamSpec(False, current.view_type, current.label)
+    return disabled_stream(current, last_sequence, now)
 
 
 def plan_sse(table: TableDefinition, sse: SSEChange) -> tuple[tuple[str, Any], ...]:
@@ -443,11 +496,16 @@ async def update_table(engine: Engine, request: UpdateTableRequest) -> WireResul
             "Requested resource not found: "
             f"Table: {engine.resolve_name(request.table_name)} not found"
         )
-    updated = plan_update(table, request, engine.clock())
+    last_sequence = engine.reader(table).stats().last_sequence if request.stream else 0
+    updated = plan_update(table, request, engine.clock(), last_sequence)
     if updated != table:
         engine.catalog.put(updated)
     status = "UPDATING" if request.runs_async else updated.status
-    return WireResult({"TableDescription": describe(engine, updated, status=status)})
+    description = describe(engine, updated, status=status)
+    if request.index_updates:
+        show_index_updates(description, request.index_updates)
+        start_index_work(engine, updated)
+    return WireResult({"TableDescription": description})
 
 
 # --- DescribeEndpoints, DescribeLimits -----------------------------------------------------------

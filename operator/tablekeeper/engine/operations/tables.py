@@ -21,9 +21,16 @@ from tablekeeper.engine.errors import (
 )
 from tablekeeper.engine.keys import KeyAttribute, KeySchema
 from tablekeeper.engine.operations.base import Operation, WireResult
+from tablekeeper.engine.operations.index_specs import (
+    IndexSpec,
+    build_create_indexes,
+    parse_index_specs,
+)
 from tablekeeper.engine.operations.tags import check_tags
 from tablekeeper.engine.shapes import Members
+from tablekeeper.engine.storage.base import index_space
 from tablekeeper.engine.tables import (
+    IndexDefinition,
     StreamSpec,
     TableDefinition,
     Throughput,
@@ -107,6 +114,8 @@ class CreateTableRequest:
     table_class: str
     deletion_protection: bool
     sse: tuple[tuple[str, Any], ...]
+    local_indexes: tuple[IndexSpec, ...] | None = None
+    global_indexes: tuple[IndexSpec, ...] | None = None
 
 
 def parse_create_table(body: dict[str, Any]) -> CreateTableRequest:
@@ -121,7 +130,9 @@ def parse_create_table(body: dict[str, Any]) -> CreateTableRequest:
     table_class = m.string("TableClass", enum=("STANDARD", "STANDARD_INFREQUENT_ACCESS"))
     protection = m.boolean("DeletionProtectionEnabled")
     sse_wire = m.mapping("SSESpecification")
-    has_indexes = bool(body.get("GlobalSecondaryIndexes") or body.get("LocalSecondaryIndexes"))
+    local_indexes = parse_index_specs(m, "LocalSecondaryIndexes")
+    global_indexes = parse_index_specs(m, "GlobalSecondaryIndexes")
+    has_indexes = local_indexes is not None or global_indexes is not None
     attrs: list[tuple[str, str]] = []
     for i, definition in enumerate(definitions or []):
         d = m.nested("AttributeDefinitions", definition, i)
@@ -147,6 +158,8 @@ def parse_create_table(body: dict[str, Any]) -> CreateTableRequest:
         table_class=table_class or "STANDARD",
         deletion_protection=bool(protection),
         sse=_parse_sse(sse_wire),
+        local_indexes=local_indexes,
+        global_indexes=global_indexes,
     )
 
 
@@ -200,11 +213,13 @@ async def create_table(engine: Engine, request: CreateTableRequest) -> WireResul
             raise ValidationException(f"Attribute Name is duplicated: {attr}")
         definitions[attr] = kind
     schema = build_key_schema(list(request.key_schema), definitions)
+    indexes: tuple[IndexDefinition, ...] = ()
     if request.has_indexes:
-        raise ValidationException(
-            "Secondary indexes are not supported by this engine version yet"
+        indexes = build_create_indexes(
+            schema, definitions, request.local_indexes, request.global_indexes,
+            request.billing_mode,
         )
-    if len(definitions) != len(schema.names):
+    elif len(definitions) != len(schema.names):
         raise ValidationException(
             _INVALID + "Number of attributes in KeySchema does not exactly match number of "
             "attributes defined in AttributeDefinitions"
@@ -244,6 +259,7 @@ async def create_table(engine: Engine, request: CreateTableRequest) -> WireResul
         table_class=request.table_class,
         deletion_protection=request.deletion_protection,
         tags=request.tags,
+        indexes=indexes,
     )
     engine.storage.create_table(table.table_id)
     engine.catalog.put(table)
@@ -267,8 +283,13 @@ def parse_table_name_request(body: dict[str, Any]) -> TableNameRequest:
 
 
 def describe(engine: Engine, table: TableDefinition, status: str | None = None) -> dict[str, Any]:
-    stats = engine.reader(table).stats()
-    return describe_table(table, stats.item_count, stats.item_bytes, status)
+    reader = engine.reader(table)
+    stats = reader.stats()
+    index_stats = {}
+    for index in table.indexes:
+        counted = reader.space_stats(index_space(index.name))
+        index_stats[index.name] = (counted.entries, counted.bytes)
+    return describe_table(table, stats.item_count, stats.item_bytes, status, index_stats)
 
 
 async def describe_table_op(engine: Engine, request: TableNameRequest) -> WireResult:
@@ -293,6 +314,11 @@ async def delete_table(engine: Engine, request: TableNameRequest) -> WireResult:
         raise ValidationException(
             "Resource cannot be deleted as it is currently protected against deletion. "
             "Disable deletion protection first."
+        )
+    if any(index.status != "ACTIVE" for index in table.indexes):
+        raise ResourceInUseException(
+            "Attempt to change a resource which is still in use: Cannot delete table while "
+            "indexes are being created, updated, or deleted."
         )
     description = describe(engine, table, status="DELETING")
     # Catalog first: once it is gone the table is gone for every request; the

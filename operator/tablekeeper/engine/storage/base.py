@@ -19,7 +19,14 @@ raises ``TableMissing``.  Any other failure of the store (disk full, I/O
 error, corruption) raises ``StorageError`` with the cause.
 
 Spaces name the keyed collections inside a table: ``ITEMS`` for the items
-themselves and one space per secondary index (``index:<name>``).
+themselves and one space per secondary index (``index:<name>``).  A space
+exists from its first ``put`` until ``drop_space``.  For every other space
+than ``ITEMS`` storage keeps two counters in the same transaction as the
+entries, read with ``Reader.space_stats``: how many entries the space holds
+and the sum of ``measure(space, value)`` over them, where ``measure`` is the
+function the store was opened with (by default the value's length).  Storage
+reads the old value of an entry it overwrites or deletes to keep them exact,
+so callers never say whether an entry existed.
 """
 
 from __future__ import annotations
@@ -36,6 +43,15 @@ ITEMS = "items"
 
 def index_space(index_name: str) -> str:
     return f"index:{index_name}"
+
+
+# How storage sizes an entry of a space for SpaceStats.bytes: (space, value) -> bytes.
+Measure = Callable[[str, bytes], int]
+
+
+def measure_length(space: str, value: bytes) -> int:
+    """The default Measure: the stored value's length."""
+    return len(value)
 
 
 class StorageError(Exception):
@@ -82,6 +98,14 @@ class TableStats:
     last_sequence: int
 
 
+@dataclass(frozen=True, slots=True)
+class SpaceStats:
+    """A non-item space's counters: its entries and their measured size (see Measure)."""
+
+    entries: int
+    bytes: int
+
+
 class WriteTxn(Protocol):
     """What a write function may do; valid only inside ``Storage.write``."""
 
@@ -105,10 +129,21 @@ class WriteTxn(Protocol):
         ...
 
     def put(self, table: str, space: str, key: bytes, value: bytes) -> None:
-        """Set an entry of a non-item space (an index entry)."""
+        """Set an entry of a non-item space (an index entry), creating the space if need be."""
         ...
 
-    def delete(self, table: str, space: str, key: bytes) -> None: ...
+    def delete(self, table: str, space: str, key: bytes) -> None:
+        """Delete an entry; a missing entry or space is not an error."""
+        ...
+
+    def drop_space(self, table: str, space: str) -> None:
+        """Remove a non-item space with all its entries and counters at once.
+
+        A missing space is not an error.  Only in a write to one table (a
+        write with ``tables`` > 1 raises StorageError): recovery of
+        cross-table writes replays entries, not drops.
+        """
+        ...
 
     def trim_log(self, table: str, before_ms: int, limit: int) -> int:
         """Delete up to ``limit`` of the oldest log records timestamped before ``before_ms``.
@@ -150,6 +185,10 @@ class Reader(Protocol):
         ...
 
     def stats(self) -> TableStats: ...
+
+    def space_stats(self, space: str) -> SpaceStats:
+        """The committed counters of a space; SpaceStats(0, 0) when it does not exist."""
+        ...
 
 
 class Storage(Protocol):

@@ -40,10 +40,13 @@ from typing import Any, TypeVar
 from tablekeeper.engine.storage.base import (
     ITEMS,
     LogRecord,
+    Measure,
+    SpaceStats,
     StorageError,
     StoredRecord,
     TableMissing,
     TableStats,
+    measure_length,
 )
 
 T = TypeVar("T")
@@ -59,6 +62,8 @@ CREATE TABLE IF NOT EXISTS meta (
     item_bytes INTEGER NOT NULL, last_seq INTEGER NOT NULL, last_batch INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES (0, 0, 0, 0, 0);
 CREATE TABLE IF NOT EXISTS spaces (name TEXT PRIMARY KEY, tbl TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS space_stats (
+    name TEXT PRIMARY KEY, entries INTEGER NOT NULL, bytes INTEGER NOT NULL);
 """
 
 _REDO_SCHEMA = """
@@ -117,6 +122,10 @@ class _TableFile:
     reader: sqlite3.Connection
     counters: _Counters
     spaces: set[str]
+    # Entries and measured bytes of each non-item space, as of the writes so far;
+    # ``dirty_spaces`` are those whose row in ``space_stats`` the next commit rewrites.
+    space_stats: dict[str, SpaceStats] = field(default_factory=dict)
+    dirty_spaces: set[str] = field(default_factory=set)
     in_batch: bool = False
     dropped: bool = False
 
@@ -143,6 +152,8 @@ class _Txn:
         self._request = request
         self._batch = batch
         self._saved: dict[str, _Counters] = {}
+        # Space state before this write first changed a table's spaces (see _keep_spaces).
+        self._saved_spaces: dict[str, tuple[dict[str, SpaceStats], set[str]]] = {}
         self.redo: list[tuple[str, str, bytes, bytes | None]] | None = [] if request.solo else None
         self.redo_log: list[tuple[str, int, LogRecord]] = []
 
@@ -203,18 +214,70 @@ class _Txn:
 
     def put(self, table: str, space: str, key: bytes, value: bytes) -> None:
         tf = self._file(table)
-        self._storage._ensure_space(tf, space)
-        tf.writer.execute(f"INSERT OR REPLACE INTO {_space_table(space)} VALUES (?, ?)", (key, value))
+        if space == ITEMS:
+            tf.writer.execute("INSERT OR REPLACE INTO items VALUES (?, ?)", (key, value))
+        else:
+            self._keep_spaces(tf)
+            self._storage._ensure_space(tf, space)
+            name = _space_table(space)
+            # Most puts add an entry: try that alone, and read the old value only if one is there.
+            added = tf.writer.execute(
+                f"INSERT INTO {name} VALUES (?, ?) ON CONFLICT (k) DO NOTHING", (key, value)
+            ).rowcount
+            old = None
+            if not added:
+                (old,) = tf.writer.execute(f"SELECT v FROM {name} WHERE k = ?", (key,)).fetchone()
+                tf.writer.execute(f"UPDATE {name} SET v = ? WHERE k = ?", (value, key))
+            self._count(tf, space, value, old)
         if self.redo is not None:
             self.redo.append((table, space, key, value))
 
     def delete(self, table: str, space: str, key: bytes) -> None:
         tf = self._file(table)
-        if space != ITEMS and space not in tf.spaces:
+        if space == ITEMS:
+            tf.writer.execute("DELETE FROM items WHERE k = ?", (key,))
+        elif space not in tf.spaces:
             return
-        tf.writer.execute(f"DELETE FROM {_space_table(space)} WHERE k = ?", (key,))
+        else:
+            self._keep_spaces(tf)
+            rows = tf.writer.execute(
+                f"DELETE FROM {_space_table(space)} WHERE k = ? RETURNING v", (key,)
+            ).fetchall()
+            if rows:
+                self._count(tf, space, None, rows[0][0])
         if self.redo is not None:
             self.redo.append((table, space, key, None))
+
+    def drop_space(self, table: str, space: str) -> None:
+        tf = self._file(table)
+        if space == ITEMS:
+            raise StorageError(f"drop space {space} of table {table}: the items cannot be dropped")
+        if self.redo is not None:
+            raise StorageError(
+                f"drop space {space} of table {table}: not allowed in a write to several tables"
+            )
+        if space not in tf.spaces:
+            return
+        self._keep_spaces(tf)
+        tf.writer.execute(f"DROP TABLE IF EXISTS {_space_table(space)}")
+        tf.writer.execute("DELETE FROM spaces WHERE name = ?", (space,))
+        tf.spaces.discard(space)
+        tf.space_stats.pop(space, None)
+        tf.dirty_spaces.add(space)
+
+    def _keep_spaces(self, tf: _TableFile) -> None:
+        """Remember the table's space state once per write, to restore it if the write fails."""
+        if tf.table not in self._saved_spaces:
+            self._saved_spaces[tf.table] = (dict(tf.space_stats), set(tf.spaces))
+
+    def _count(self, tf: _TableFile, space: str, new: bytes | None, old: bytes | None) -> None:
+        measure = self._storage._measure
+        stats = tf.space_stats.get(space, SpaceStats(0, 0))
+        entries = stats.entries + (new is not None) - (old is not None)
+        size = stats.bytes + (0 if new is None else measure(space, new))
+        size -= 0 if old is None else measure(space, old)
+        tf.space_stats[space] = SpaceStats(entries, size)
+        tf.dirty_spaces.add(space)
 
     def trim_log(self, table: str, before_ms: int, limit: int) -> int:
         tf = self._file(table)
@@ -234,6 +297,8 @@ class _Txn:
             if not ok:
                 tf.writer.execute("ROLLBACK TO w")
                 tf.counters = saved
+                if table in self._saved_spaces:
+                    tf.space_stats, tf.spaces = self._saved_spaces[table]
             tf.writer.execute("RELEASE w")
 
 
@@ -313,12 +378,27 @@ class _Reader:
         row = self._conn.execute("SELECT item_count, item_bytes, last_seq FROM meta").fetchone()
         return TableStats(*row)
 
+    def space_stats(self, space: str) -> SpaceStats:
+        try:
+            row = self._conn.execute(
+                "SELECT entries, bytes FROM space_stats WHERE name = ?", (space,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(f"read table {self._tf.table}: {exc}") from exc
+        return SpaceStats(0, 0) if row is None else SpaceStats(*row)
+
 
 class SqliteStorage:
     """See the module docstring; implements storage.base.Storage."""
 
-    def __init__(self, directory: Path, durability: Durability = Durability.POWER_LOSS) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        durability: Durability = Durability.POWER_LOSS,
+        measure: Measure = measure_length,
+    ) -> None:
         self._dir = Path(directory)
+        self._measure = measure
         self._tables_dir = self._dir / "tables"
         self._tables_dir.mkdir(parents=True, exist_ok=True)
         self._durability = durability
@@ -349,8 +429,25 @@ class SqliteStorage:
         ).fetchone()
         spaces = {row[0] for row in writer.execute("SELECT name FROM spaces")}
         tf = _TableFile(table, path, writer, reader, _Counters(count, size, seq), spaces)
+        tf.space_stats = self._load_space_stats(writer)
+        for space in spaces - tf.space_stats.keys():  # a file from before space_stats
+            tf.space_stats[space] = self._recount(writer, space)
         self._files[table] = tf
         return tf
+
+    @staticmethod
+    def _load_space_stats(conn: sqlite3.Connection) -> dict[str, SpaceStats]:
+        rows = conn.execute("SELECT name, entries, bytes FROM space_stats").fetchall()
+        return {name: SpaceStats(entries, size) for name, entries, size in rows}
+
+    def _recount(self, conn: sqlite3.Connection, space: str) -> SpaceStats:
+        """Count a space's entries and bytes from its rows, and record them (outside a batch)."""
+        entries = size = 0
+        for (value,) in conn.execute(f"SELECT v FROM {_space_table(space)}"):
+            entries += 1
+            size += self._measure(space, value)
+        conn.execute("INSERT OR REPLACE INTO space_stats VALUES (?, ?, ?)", (space, entries, size))
+        return SpaceStats(entries, size)
 
     def create_table(self, table: str) -> None:
         if table in self._files:
@@ -556,8 +653,10 @@ class SqliteStorage:
                     "UPDATE meta SET item_count = ?, item_bytes = ?, last_seq = ?, last_batch = ?",
                     (c.item_count, c.item_bytes, c.last_seq, batch.number),
                 )
+                self._write_space_stats(tf)
                 tf.writer.execute("COMMIT")
                 tf.in_batch = False
+                tf.dirty_spaces.clear()
             except sqlite3.Error as exc:
                 log.error("commit table %s failed: %s", table, exc)
                 self._abort(tf)
@@ -570,12 +669,27 @@ class SqliteStorage:
                 self._redo.execute("PRAGMA synchronous=FULL")
         return failed
 
+    @staticmethod
+    def _write_space_stats(tf: _TableFile) -> None:
+        for space in tf.dirty_spaces:
+            stats = tf.space_stats.get(space)
+            if stats is None:
+                tf.writer.execute("DELETE FROM space_stats WHERE name = ?", (space,))
+            else:
+                tf.writer.execute(
+                    "INSERT OR REPLACE INTO space_stats VALUES (?, ?, ?)",
+                    (space, stats.entries, stats.bytes),
+                )
+
     def _abort(self, tf: _TableFile) -> None:
         with contextlib.suppress(sqlite3.Error):
             tf.writer.execute("ROLLBACK")
         tf.in_batch = False
         row = tf.writer.execute("SELECT item_count, item_bytes, last_seq FROM meta").fetchone()
         tf.counters = _Counters(*row)
+        tf.spaces = {row[0] for row in tf.writer.execute("SELECT name FROM spaces")}
+        tf.space_stats = self._load_space_stats(tf.writer)
+        tf.dirty_spaces.clear()
 
     def _write_redo(self, batch: _Batch, txn: _Txn) -> None:
         assert txn.redo is not None
@@ -632,11 +746,14 @@ class SqliteStorage:
         conn = self._redo
         w = tf.writer
         w.execute("BEGIN IMMEDIATE")
+        touched: set[str] = set()
         for space, key, value in conn.execute(
             "SELECT space, k, v FROM redo_ops WHERE batch = ? AND tbl = ? ORDER BY n",
             (number, tf.table),
         ).fetchall():
             self._ensure_space(tf, space)
+            if space != ITEMS:
+                touched.add(space)
             name = _space_table(space)
             if value is None:
                 w.execute(f"DELETE FROM {name} WHERE k = ?", (key,))
@@ -657,6 +774,8 @@ class SqliteStorage:
             "UPDATE meta SET item_count = ?, item_bytes = ?, last_seq = ?, last_batch = ?",
             (count, size, seq, number),
         )
+        for space in touched:  # the redo log keeps no space counters: count them again
+            tf.space_stats[space] = self._recount(w, space)
         w.execute("COMMIT")
         tf.counters = _Counters(count, size, seq)
 

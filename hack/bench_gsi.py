@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""What a global secondary index costs a write: PutItem ops/s with and without one, with wrk.
+
+    hack/bench_gsi.py [--endpoint http://127.0.0.1:8000] [--duration 10] [--rounds 3]
+                      [--connections 16] [--threads 2] [--item-bytes 200]
+
+Without ``--endpoint`` it starts its own engine (``tablekeeper engine --auth none``) on
+a fresh temporary data directory and stops it at the end, and then also reports the
+engine's CPU time per 1000 puts. Setups, each a table of its own (``pk`` S, ``sk`` S,
+on demand):
+
+  no index        the baseline
+  GSI KEYS_ONLY   one global index on ``gk`` (S), keys only
+  GSI ALL         one global index on ``gk`` (S), the whole item projected
+
+Every put writes a fresh item ``{pk, sk, gk, data}`` of about ``--item-bytes`` bytes
+whose ``gk`` is one of 10,000 random values, so every item has an index entry and the
+entries land all over the index, as the items do in the table. The setups run one after
+another, ``--rounds`` times (alternating, so that drifting machine load favours none);
+the report gives the median ops/s and p99 of each and the cost against the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+SETUPS = ("no index", "GSI KEYS_ONLY", "GSI ALL")
+
+# A PutItem per request with a fresh key and a random index key; done() prints the
+# "TKWRK {...}" line of hack/wrk/dynamodb.lua. The Authorization header has SigV4's
+# shape with an unverified signature (`--auth none` checks the shape only).
+PUT_LUA = r"""
+local table_name, item_bytes = "tkbench", 200
+local counter, threads = 0, 0
+local prefix, filler, headers
+
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+
+function init(args)
+  table_name = args[1] or table_name
+  item_bytes = tonumber(args[2] or item_bytes)
+  local id = tid or 0
+  math.randomseed(os.time() + 7919 * id)
+  prefix = string.format("gsi%x-%d", os.time(), id)
+  filler = string.rep("x", math.max(1, item_bytes - (#prefix + 8) - 2 - 2 - 6 - 2 - 5 - 4))
+  local amz_date = os.date("!%Y%m%dT%H%M%SZ")
+  headers = {
+    ["Content-Type"] = "application/x-amz-json-1.0",
+    ["X-Amz-Target"] = "DynamoDB_20120810.PutItem",
+    ["X-Amz-Date"] = amz_date,
+    ["Authorization"] = "AWS4-HMAC-SHA256 Credential=AKIDTKBENCH/" .. amz_date:sub(1, 8)
+      .. "/us-east-1/dynamodb/aws4_request, "
+      .. "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature="
+      .. string.rep("0", 64),
+  }
+end
+
+function request()
+  counter = counter + 1
+  local body = string.format(
+    '{"TableName":"%s","Item":{"pk":{"S":"%s-%d"},"sk":{"S":"sk0000"},'
+      .. '"gk":{"S":"g%04d"},"data":{"S":"%s"}}}',
+    table_name, prefix, counter, math.random(0, 9999), filler)
+  return wrk.format("POST", "/", headers, body)
+end
+
+function done(summary, latency, _)
+  local seconds = summary.duration / 1e6
+  local e = summary.errors
+  local failed = e.connect + e.read + e.write + e.timeout + e.status
+  local ok = summary.requests - e.status
+  local function ms(us) return us / 1000 end
+  io.write(string.format('TKWRK {"op":"put","requests":%d,"ops_per_s":%.1f,"p50_ms":%.3f,'
+    .. '"p99_ms":%.3f,"errors":%d}\n', ok, ok / seconds, ms(latency:percentile(50)),
+    ms(latency:percentile(99)), failed))
+end
+"""
+
+
+@dataclass
+class Sample:
+    ops_per_s: float
+    p99_ms: float
+    cpu_ms_per_1k: float | None  # the engine's CPU time per 1000 puts (own engine only)
+
+
+def client(endpoint: str) -> Any:
+    return boto3.client(
+        "dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id="AKIDBENCH", aws_secret_access_key="bench",
+        config=Config(retries={"max_attempts": 3}),
+    )
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process and all its threads (Linux /proc)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def own_engine() -> Iterator[tuple[str, int]]:
+    """A fresh engine on a free port; yields its endpoint and process id."""
+    data = Path(tempfile.mkdtemp(prefix="tk-bench-gsi-"))
+    command = [sys.executable, "-m", "tablekeeper", "engine", "--data", str(data), "--port", "0",
+               "--auth", "none"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"listening on (\S+)", line)
+        if match is None:
+            raise SystemExit(f"bench_gsi: engine did not start: {line}{process.stdout.read()}")
+        output = process.stdout
+        threading.Thread(target=output.read, daemon=True).start()
+        yield match.group(1), process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def create_tables(endpoint: str) -> dict[str, str]:
+    """One table per setup; returns setup -> table name."""
+    ddb = client(endpoint)
+    suffix = os.urandom(3).hex()
+    tables = {}
+    for setup in SETUPS:
+        name = f"tkbench-{setup.lower().replace(' ', '-').replace('_', '-')}-{suffix}"
+        definitions = [{"AttributeName": "pk", "AttributeType": "S"},
+                       {"AttributeName": "sk", "AttributeType": "S"}]
+        extra: dict[str, Any] = {}
+        if setup != "no index":
+            definitions.append({"AttributeName": "gk", "AttributeType": "S"})
+            extra["GlobalSecondaryIndexes"] = [{
+                "IndexName": "byGk",
+                "KeySchema": [{"AttributeName": "gk", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": setup.split()[1]},
+            }]
+        ddb.create_table(
+            TableName=name, BillingMode="PAY_PER_REQUEST", AttributeDefinitions=definitions,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                       {"AttributeName": "sk", "KeyType": "RANGE"}],
+            **extra,
+        )
+        tables[setup] = name
+    return tables
+
+
+def wrk_put(endpoint: str, script: Path, table: str, args: argparse.Namespace,
+            pid: int | None) -> Sample:
+    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
+               "--latency", "-s", str(script), endpoint, "--", table, str(args.item_bytes)]
+    cpu = cpu_seconds(pid)
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu
+    line = next(line for line in output.splitlines() if line.startswith("TKWRK "))
+    result = json.loads(line[len("TKWRK "):])
+    if result["errors"]:
+        print(f"bench_gsi: {result['errors']} errors on {table}", file=sys.stderr)
+    requests = result["requests"]
+    per_1k = cpu * 1000 * 1000 / requests if pid is not None and requests else None
+    return Sample(result["ops_per_s"], result["p99_ms"], per_1k)
+
+
+def check_indexed(endpoint: str, tables: dict[str, str]) -> None:
+    """Every put of an indexed setup left an entry in its index."""
+    ddb = client(endpoint)
+    for setup, table in tables.items():
+        if setup == "no index":
+            continue
+        described = ddb.describe_table(TableName=table)["Table"]
+        entries = described["GlobalSecondaryIndexes"][0]["ItemCount"]
+        if entries != described["ItemCount"]:
+            raise SystemExit(f"bench_gsi: {setup}: {entries} index entries for "
+                             f"{described['ItemCount']} items")
+
+
+def measure(endpoint: str, args: argparse.Namespace, pid: int | None = None) -> dict[str, list[Sample]]:
+    tables = create_tables(endpoint)
+    samples: dict[str, list[Sample]] = {setup: [] for setup in SETUPS}
+    with tempfile.TemporaryDirectory(prefix="tk-bench-gsi-") as scratch:
+        script = Path(scratch) / "put_gsi.lua"
+        script.write_text(PUT_LUA)
+        for round_number in range(1, args.rounds + 1):
+            for setup in SETUPS:
+                sample = wrk_put(endpoint, script, tables[setup], args, pid)
+                samples[setup].append(sample)
+                print(f"round {round_number} {setup}: {sample.ops_per_s:.0f} ops/s, "
+                      f"p99 {sample.p99_ms:.2f} ms", file=sys.stderr)
+    check_indexed(endpoint, tables)
+    return samples
+
+
+def report(samples: dict[str, list[Sample]], args: argparse.Namespace) -> str:
+    base = statistics.median(s.ops_per_s for s in samples["no index"])
+    lines = [
+        f"PutItem, {args.item_bytes}-byte items, wrk -t{args.threads} -c{args.connections}, "
+        f"{args.duration} s x {args.rounds} rounds (medians)",
+        "",
+        "| setup | PutItem ops/s | p99 ms | throughput cost | engine CPU ms / 1000 puts |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for setup in SETUPS:
+        ops = statistics.median(s.ops_per_s for s in samples[setup])
+        p99 = statistics.median(s.p99_ms for s in samples[setup])
+        cost = "" if setup == "no index" else f"{(1 - ops / base) * 100:+.1f}%"
+        cpus = [s.cpu_ms_per_1k for s in samples[setup] if s.cpu_ms_per_1k is not None]
+        cpu = f"{statistics.median(cpus):.0f}" if cpus else "n/a"
+        lines.append(f"| {setup} | {ops:.0f} | {p99:.2f} | {cost} | {cpu} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
+    parser.add_argument("--endpoint", help="an engine to use (default: start one)")
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--item-bytes", type=int, default=200)
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench_gsi: wrk is not installed (apt-get install -y wrk)")
+    if args.endpoint:
+        samples = measure(args.endpoint, args)
+    else:
+        with own_engine() as (endpoint, pid):
+            samples = measure(endpoint, args, pid)
+    print(report(samples, args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""What a stream costs a write: PutItem ops/s with and without a stream, measured with wrk.
+
+    hack/bench_streams.py [--endpoint http://127.0.0.1:8000] [--duration 10] [--rounds 3]
+                          [--connections 16] [--threads 2] [--item-bytes 200]
+
+Without ``--endpoint`` it starts its own engine (``tablekeeper engine --auth none``) on
+a fresh temporary data directory and stops it at the end. Setups, each a table of its own
+with tablekeeper.bench's key layout (``pk`` S, ``sk`` S):
+
+  no stream        the baseline
+  stream           StreamViewType NEW_AND_OLD_IMAGES, nobody reading it
+  stream + reader  the same while one consumer tails the shard with GetRecords
+
+The setups run one after another, ``--rounds`` times (alternating, so that a machine
+whose load drifts does not favour one), with ``hack/wrk/put.lua``; the report gives the
+median PutItem ops/s and p99 of each and the cost against the baseline. The reader also
+checks that it saw every write it could.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import orjson
+from botocore.config import Config
+
+HERE = Path(__file__).resolve().parent
+PUT_SCRIPT = HERE / "wrk" / "put.lua"
+SETUPS = ("no stream", "stream", "stream + reader")
+
+
+@dataclass
+class Sample:
+    ops_per_s: float
+    p99_ms: float
+    cpu_ms_per_1k: float | None  # the engine's CPU time per 1000 puts (own engine only)
+
+
+@dataclass
+class Results:
+    samples: dict[str, list[Sample]] = field(default_factory=lambda: {s: [] for s in SETUPS})
+    records_read: int = 0
+
+
+def client(endpoint: str, service: str = "dynamodb") -> Any:
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="AKIDBENCH",
+        aws_secret_access_key="bench", config=Config(retries={"max_attempts": 3}),
+    )
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process and all its threads (Linux /proc)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def own_engine() -> Iterator[tuple[str, int]]:
+    """A fresh engine on a free port; yields its endpoint and process id."""
+    data = Path(tempfile.mkdtemp(prefix="tk-bench-streams-"))
+    command = [sys.executable, "-m", "tablekeeper", "engine", "--data", str(data), "--port", "0",
+               "--auth", "none"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"listening on (\S+)", line)
+        if match is None:
+            raise SystemExit(f"bench_streams: engine did not start: {line}{process.stdout.read()}")
+        threading.Thread(target=lambda: process.stdout.read(), daemon=True).start()  # type: ignore[union-attr]
+        yield match.group(1), process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def create_tables(endpoint: str) -> dict[str, str]:
+    """One table per setup; returns setup -> table name."""
+    ddb = client(endpoint)
+    suffix = os.urandom(3).hex()
+    tables = {}
+    for setup in SETUPS:
+        name = f"tkbench-{setup.replace(' + ', '-').replace(' ', '-')}-{suffix}"
+        extra: dict[str, Any] = {}
+        if setup != "no stream":
+            extra["StreamSpecification"] = {"StreamEnabled": True,
+                                            "StreamViewType": "NEW_AND_OLD_IMAGES"}
+        ddb.create_table(
+            TableName=name, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                       {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": "sk", "AttributeType": "S"}],
+            **extra,
+        )
+        tables[setup] = name
+    return tables
+
+
+def wrk_put(endpoint: str, table: str, args: argparse.Namespace, pid: int | None) -> Sample:
+    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
+               "--latency", "-s", str(PUT_SCRIPT), endpoint, "--", table, "0",
+               str(args.item_bytes)]
+    cpu = cpu_seconds(pid)
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu
+    line = next(line for line in output.splitlines() if line.startswith("TKWRK "))
+    result = json.loads(line[len("TKWRK "):])
+    if result["errors"]:
+        print(f"bench_streams: {result['errors']} errors on {table}", file=sys.stderr)
+    per_1k = cpu * 1000 * 1000 / result["requests"] if pid is not None and result["requests"] else None
+    return Sample(result["ops_per_s"], result["p99_ms"], per_1k)
+
+
+class Reader(threading.Thread):
+    """Tails a stream's shard until stopped, as a consumer like Lambda does: it polls every
+    ``interval`` seconds and reads pages back to back until one comes back empty.
+
+    Raw HTTP and orjson, counting records without parsing them, so that the reader's own
+    CPU (it shares the machine) stays small next to the engine's.
+    """
+
+    def __init__(self, endpoint: str, table: str, interval: float) -> None:
+        super().__init__(daemon=True)
+        arn = client(endpoint).describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        streams = client(endpoint, "dynamodbstreams")
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
+        self.position = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST")["ShardIterator"]
+        url = urlsplit(endpoint)
+        self.connection = http.client.HTTPConnection(url.hostname, url.port)
+        self.interval = interval
+        self.stop = threading.Event()
+        self.records = 0
+
+    def page(self) -> int:
+        body = orjson.dumps({"ShardIterator": self.position, "Limit": 1000})
+        self.connection.request("POST", "/", body, {
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "DynamoDBStreams_20120810.GetRecords",
+        })
+        answer = orjson.loads(self.connection.getresponse().read())
+        self.position = answer["NextShardIterator"]
+        self.records += len(answer["Records"])
+        return len(answer["Records"])
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            while self.page():
+                pass
+
+    def drain(self) -> int:
+        """Stop, then read what is left; returns how many records were read in all."""
+        self.stop.set()
+        self.join()
+        while self.page():
+            pass
+        return self.records
+
+
+def measure(endpoint: str, args: argparse.Namespace, pid: int | None = None) -> Results:
+    tables = create_tables(endpoint)
+    results = Results()
+    for round_number in range(1, args.rounds + 1):
+        for setup in SETUPS:
+            reader = Reader(endpoint, tables[setup], args.poll) if setup == "stream + reader" else None
+            if reader is not None:
+                reader.start()
+            sample = wrk_put(endpoint, tables[setup], args, pid)
+            if reader is not None:
+                read = reader.drain()
+                results.records_read += read
+                expected = round(sample.ops_per_s * args.duration)
+                print(f"  reader saw {read} records (wrk reported ~{expected} puts)", file=sys.stderr)
+            results.samples[setup].append(sample)
+            print(f"round {round_number} {setup}: {sample.ops_per_s:.0f} ops/s, "
+                  f"p99 {sample.p99_ms:.2f} ms", file=sys.stderr)
+    return results
+
+
+def report(results: Results, args: argparse.Namespace) -> str:
+    base = statistics.median(s.ops_per_s for s in results.samples["no stream"])
+    lines = [
+        f"PutItem, {args.item_bytes}-byte items, wrk -t{args.threads} -c{args.connections}, "
+        f"{args.duration} s x {args.rounds} rounds (medians)",
+        "",
+        "| setup | PutItem ops/s | p99 ms | throughput cost | engine CPU ms / 1000 puts |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for setup in SETUPS:
+        samples = results.samples[setup]
+        ops = statistics.median(s.ops_per_s for s in samples)
+        p99 = statistics.median(s.p99_ms for s in samples)
+        cost = "" if setup == "no stream" else f"{(1 - ops / base) * 100:+.1f}%"
+        cpus = [s.cpu_ms_per_1k for s in samples if s.cpu_ms_per_1k is not None]
+        cpu = f"{statistics.median(cpus):.0f}" if cpus else "n/a"
+        lines.append(f"| {setup} | {ops:.0f} | {p99:.2f} | {cost} | {cpu} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--endpoint", help="an engine to use (default: start one)")
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--item-bytes", type=int, default=200)
+    parser.add_argument("--poll", type=float, default=0.25,
+                        help="the reader's poll interval in seconds (Lambda polls 4 times a second)")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench_streams: wrk is not installed (apt-get install -y wrk)")
+    if args.endpoint:
+        results = measure(args.endpoint, args)
+    else:
+        with own_engine() as (endpoint, pid):
+            results = measure(endpoint, args, pid)
+    print(report(results, args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

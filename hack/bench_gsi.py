@@ -25,21 +25,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import client, cpu_seconds, own_engine
 
 SETUPS = ("no index", "GSI KEYS_ONLY", "GSI ALL")
 
@@ -102,44 +98,6 @@ class Sample:
     ops_per_s: float
     p99_ms: float
     cpu_ms_per_1k: float | None  # the engine's CPU time per 1000 puts (own engine only)
-
-
-def client(endpoint: str) -> Any:
-    return boto3.client(
-        "dynamodb", endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id="AKIDBENCH", aws_secret_access_key="bench",
-        config=Config(retries={"max_attempts": 3}),
-    )
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of a process and all its threads (Linux /proc)."""
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def own_engine() -> Iterator[tuple[str, int]]:
-    """A fresh engine on a free port; yields its endpoint and process id."""
-    data = Path(tempfile.mkdtemp(prefix="tk-bench-gsi-"))
-    command = [sys.executable, "-m", "tablekeeper", "engine", "--data", str(data), "--port", "0",
-               "--auth", "none"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = re.search(r"listening on (\S+)", line)
-        if match is None:
-            raise SystemExit(f"bench_gsi: engine did not start: {line}{process.stdout.read()}")
-        output = process.stdout
-        threading.Thread(target=output.read, daemon=True).start()
-        yield match.group(1), process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        shutil.rmtree(data, ignore_errors=True)
 
 
 def create_tables(endpoint: str) -> dict[str, str]:
@@ -247,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.endpoint:
         samples = measure(args.endpoint, args)
     else:
-        with own_engine() as (endpoint, pid):
+        with own_engine("bench-gsi") as (endpoint, pid):
             samples = measure(endpoint, args, pid)
     print(report(samples, args))
     return 0

@@ -24,25 +24,22 @@ import argparse
 import http.client
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 import orjson
-from botocore.config import Config
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from benchlib import client, cpu_seconds, own_engine  # noqa: E402
+
 PUT_SCRIPT = HERE / "wrk" / "put.lua"
 SETUPS = ("no stream", "stream", "stream + reader")
 
@@ -58,42 +55,6 @@ class Sample:
 class Results:
     samples: dict[str, list[Sample]] = field(default_factory=lambda: {s: [] for s in SETUPS})
     records_read: int = 0
-
-
-def client(endpoint: str, service: str = "dynamodb") -> Any:
-    return boto3.client(
-        service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="AKIDBENCH",
-        aws_secret_access_key="bench", config=Config(retries={"max_attempts": 3}),
-    )
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of a process and all its threads (Linux /proc)."""
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def own_engine() -> Iterator[tuple[str, int]]:
-    """A fresh engine on a free port; yields its endpoint and process id."""
-    data = Path(tempfile.mkdtemp(prefix="tk-bench-streams-"))
-    command = [sys.executable, "-m", "tablekeeper", "engine", "--data", str(data), "--port", "0",
-               "--auth", "none"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = re.search(r"listening on (\S+)", line)
-        if match is None:
-            raise SystemExit(f"bench_streams: engine did not start: {line}{process.stdout.read()}")
-        threading.Thread(target=lambda: process.stdout.read(), daemon=True).start()  # type: ignore[union-attr]
-        yield match.group(1), process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        shutil.rmtree(data, ignore_errors=True)
 
 
 def create_tables(endpoint: str) -> dict[str, str]:
@@ -236,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.endpoint:
         results = measure(args.endpoint, args)
     else:
-        with own_engine() as (endpoint, pid):
+        with own_engine("bench-streams") as (endpoint, pid):
             results = measure(endpoint, args, pid)
     print(report(results, args))
     return 0

@@ -118,6 +118,12 @@ def ddb(engine: EngineProcess):  # type: ignore[no-untyped-def]
     return engine.client()
 
 
+@pytest.fixture(scope="module")
+def raw(engine: EngineProcess):  # type: ignore[no-untyped-def]
+    """A client that sends whatever it is given (no botocore parameter validation, no retries)."""
+    return engine.client(config=Config(parameter_validation=False, retries={"max_attempts": 0}))
+
+
 def unique_name(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 

@@ -14,10 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import EngineProcess, create_table, unique_name
+from tests.conftest import create_table, unique_name
 
 Wire = dict[str, Any]
 
@@ -37,12 +36,6 @@ MAP_KEYS = (
     "Member must have length greater than or equal to 3, "
     "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+]"
 )
-
-
-@pytest.fixture(scope="module")
-def raw(engine: EngineProcess):  # type: ignore[no-untyped-def]
-    """A client that sends whatever it is given (no botocore parameter validation)."""
-    return engine.client(config=Config(parameter_validation=False, retries={"max_attempts": 0}))
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.conftest import EngineProcess, create_table, unique_name
@@ -44,12 +43,6 @@ ENUM_ORDER = (
 
 
 # --- fixtures and helpers ------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def raw(engine: EngineProcess):  # type: ignore[no-untyped-def]
-    """A client that sends whatever it is given (no botocore parameter validation)."""
-    return engine.client(config=Config(parameter_validation=False, retries={"max_attempts": 1}))
 
 
 @pytest.fixture(scope="module")

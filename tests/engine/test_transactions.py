@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tablekeeper.engine.errors import IdempotentParameterMismatchException, TransactionInProgressException
@@ -36,12 +35,6 @@ CHECK_FAILED = {"Code": "ConditionalCheckFailed", "Message": "The conditional re
 NONE = {"Code": "None"}
 SCHEMA_MISMATCH = "The provided key element does not match the schema"
 THREADS = 16
-
-
-@pytest.fixture(scope="module")
-def raw(engine: EngineProcess):  # type: ignore[no-untyped-def]
-    """A client that sends whatever it is given (no botocore parameter validation)."""
-    return engine.client(config=Config(parameter_validation=False, retries={"max_attempts": 0}))
 
 
 @pytest.fixture(scope="module")

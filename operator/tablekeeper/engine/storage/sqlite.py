@@ -79,6 +79,9 @@ CREATE TABLE IF NOT EXISTS redo_meta (
 """
 
 
+CHECKPOINT_EVERY = 100  # commits of a table between two WAL checkpoints
+
+
 class Durability(enum.Enum):
     POWER_LOSS = "power-loss"  # fsync before acknowledging
     PROCESS_CRASH = "process-crash"  # survives kill -9, not a power cut
@@ -128,11 +131,17 @@ class _TableFile:
     dirty_spaces: set[str] = field(default_factory=set)
     in_batch: bool = False
     dropped: bool = False
+    # WAL checkpoints run apart from commits (see SqliteStorage._maybe_checkpoint).
+    commits: int = 0
+    checkpoint: asyncio.Future[None] | None = None
+    checkpointer: sqlite3.Connection | None = None
+    finish_checkpoint: bool = False
 
     def close(self) -> None:
-        for conn in (self.writer, self.reader):
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
+        for conn in (self.writer, self.reader, self.checkpointer):
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
 
 
 @dataclass
@@ -416,12 +425,18 @@ class SqliteStorage:
         self._committer = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="storage-commit"
         )
+        self._checkpointer = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="storage-checkpoint"
+        )
 
     # --- tables ------------------------------------------------------------
 
     def _open_file(self, table: str) -> _TableFile:
         path = self._tables_dir / f"{table}.db"
         writer = _connect(path, self._durability)
+        # Checkpoints would otherwise run inside a COMMIT and stall every write
+        # waiting for that commit; they run on their own thread instead.
+        writer.execute("PRAGMA wal_autocheckpoint=0")
         writer.executescript(_SCHEMA)
         reader = _connect(path, self._durability)
         count, size, seq = writer.execute(
@@ -476,6 +491,9 @@ class SqliteStorage:
         if tf is None:
             return
         tf.dropped = True  # from now on reads and new writes see TableMissing
+        if tf.checkpoint is not None:
+            with contextlib.suppress(Exception):
+                await tf.checkpoint
         with contextlib.suppress(sqlite3.Error):
             tf.reader.close()  # the reader belongs to this (the loop's) thread
 
@@ -581,6 +599,34 @@ class SqliteStorage:
             failed = {table: StorageError(f"commit: {exc}") for table in batch.files}
         self._finish(outcomes, failed)
         self._schedule_pump(loop)
+        for tf in batch.files.values():
+            self._maybe_checkpoint(loop, tf)
+
+    def _maybe_checkpoint(self, loop: asyncio.AbstractEventLoop, tf: _TableFile) -> None:
+        """Every CHECKPOINT_EVERY commits, copy the table's WAL into its database file.
+
+        A PASSIVE checkpoint from a connection of its own, on a thread of its
+        own: it never blocks the writer, so writes go on while it runs.
+        """
+        tf.commits += 1
+        if tf.commits < CHECKPOINT_EVERY or tf.checkpoint is not None or tf.dropped:
+            return
+        tf.commits = 0
+
+        def checkpoint() -> None:
+            if tf.checkpointer is None:
+                tf.checkpointer = sqlite3.connect(tf.path, isolation_level=None,
+                                                  check_same_thread=False)
+            tf.checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
+        def done(future: asyncio.Future[None]) -> None:
+            tf.checkpoint = None
+            tf.finish_checkpoint = True
+            if not future.cancelled() and future.exception() is not None:
+                log.warning("checkpoint table %s: %s", tf.table, future.exception())
+
+        tf.checkpoint = loop.run_in_executor(self._checkpointer, checkpoint)
+        tf.checkpoint.add_done_callback(done)
 
     def _execute(
         self, batch: _Batch, requests: list[_Request]
@@ -657,6 +703,12 @@ class SqliteStorage:
                 tf.writer.execute("COMMIT")
                 tf.in_batch = False
                 tf.dirty_spaces.clear()
+                if tf.finish_checkpoint:
+                    # The concurrent checkpoint copied most of the WAL; copying the
+                    # few frames written since, with no writer running, completes it,
+                    # so the next write starts the WAL over instead of growing it.
+                    tf.finish_checkpoint = False
+                    tf.writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             except sqlite3.Error as exc:
                 log.error("commit table %s failed: %s", table, exc)
                 self._abort(tf)
@@ -782,6 +834,7 @@ class SqliteStorage:
     def close(self) -> None:
         self._stopping = True
         self._committer.shutdown(wait=True)  # a commit in flight finishes first
+        self._checkpointer.shutdown(wait=True)
         error = StorageError("write: storage is closed")
         self._finish([(request, None, error) for request in self._queue], {})
         self._queue.clear()

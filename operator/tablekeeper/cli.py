@@ -64,11 +64,18 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.set_defaults(func=lambda args: bench.run(args))
 
 
+def _add_backup(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from tablekeeper.vault.cli import add_backup_commands
+
+    add_backup_commands(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tablekeeper", description=__doc__)
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_engine(sub)
+    _add_backup(sub)
     _add_bench(sub)
     return parser
 

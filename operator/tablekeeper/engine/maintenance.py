@@ -40,11 +40,37 @@ async def trim_logs(engine: Engine, retention_ms: int = LOG_RETENTION_MS) -> int
     return removed
 
 
+async def forget_tokens(engine: Engine) -> int:
+    """Delete recorded transaction tokens past their ten minutes; returns how many."""
+    from tablekeeper.engine.operations.transactions import TOKEN_SPACE, expired_tokens
+
+    removed = 0
+    for table in engine.catalog.all():
+        try:
+            expired = expired_tokens(engine.reader(table), engine.clock(), TRIM_BATCH)
+        except StorageError:  # deleted meanwhile
+            continue
+        if not expired:
+            continue
+
+        def forget(txn: WriteTxn, table_id: str = table.table_id, keys: list[bytes] = expired) -> int:
+            for key in keys:
+                txn.delete(table_id, TOKEN_SPACE, key)
+            return len(keys)
+
+        try:
+            removed += await engine.storage.write(forget)
+        except StorageError as exc:
+            log.warning("forget tokens of table %s: %s", table.name, exc)
+    return removed
+
+
 async def run_maintenance(engine: Engine, interval: float = 60.0) -> None:
     """Run upkeep every ``interval`` seconds until cancelled."""
     while True:
         await asyncio.sleep(interval)
         try:
             await trim_logs(engine)
+            await forget_tokens(engine)
         except Exception:  # upkeep must never take the engine down
             log.exception("maintenance round failed")

@@ -16,10 +16,12 @@ item.  What depends on the stored items, and a key of the wrong type
 cancellation reason: ConditionalCheckFailed or ValidationError.
 
 ClientRequestToken makes a TransactWriteItems idempotent for ten minutes
-after it completes (:class:`TokenStore`, in memory, timed by the engine's
-clock): the same token with the same request returns success without
-writing again; with a different request it is
-IdempotentParameterMismatchException.
+after it completes (:class:`TokenStore`, timed by the engine's clock): the
+same token with the same request returns success without writing again; with
+a different request it is IdempotentParameterMismatchException.  A completed
+token is also written in the transaction's own storage write, so the promise
+holds across an engine restart; maintenance deletes recorded tokens after
+their ten minutes.
 
 TransactGetItems reads every item from one consistent point.  Reads on the
 event-loop thread are not enough (the storage writer commits from its own
@@ -135,6 +137,11 @@ class TokenStore:
             raise TransactionInProgressException("Transaction from previous request is still in progress")
         return False
 
+    def remember(self, token: str, fingerprint: bytes, completed_at: float, now: float) -> None:
+        """Learn a token completed before this process started (read back from storage)."""
+        if now - completed_at < self.ttl and token not in self._tokens:
+            self._tokens[token] = _Token(fingerprint, completed_at)
+
     def complete(self, token: str, now: float) -> None:
         entry = self._tokens.get(token)
         if entry is not None:
@@ -159,11 +166,47 @@ _TOKEN_STORES: weakref.WeakKeyDictionary[Engine, TokenStore] = weakref.WeakKeyDi
 
 
 def token_store(engine: Engine) -> TokenStore:
-    """The engine's tokens (kept in memory: they do not survive a restart)."""
+    """The engine's tokens in memory; completed ones are also recorded in storage."""
     store = _TOKEN_STORES.get(engine)
     if store is None:
         store = _TOKEN_STORES[engine] = TokenStore()
     return store
+
+
+# Completed tokens are also written, in the transaction's own storage write, to
+# a space of the transaction's first table (by id): a retry after the engine
+# crashed between committing and answering must not apply the transaction
+# twice.  Entry: token -> fingerprint (32 bytes) + completion time (ms, 8 bytes).
+TOKEN_SPACE = "txtokens"
+
+
+def token_home(targets: Iterable[_Target]) -> TableDefinition:
+    """The table whose token space records a transaction's token."""
+    return min((t.table for t in targets), key=lambda table: table.table_id)
+
+
+def _token_entry(fingerprint: bytes, completed_ms: int) -> bytes:
+    return fingerprint + completed_ms.to_bytes(8, "big")
+
+
+def stored_token(reader: Reader, token: str) -> tuple[bytes, float] | None:
+    """(fingerprint, completion time in seconds) of a token recorded in storage."""
+    entry = reader.get(token.encode(), space=TOKEN_SPACE)
+    if entry is None or len(entry) != 40:
+        return None
+    return entry[:32], int.from_bytes(entry[32:], "big") / 1000
+
+
+def expired_tokens(reader: Reader, now: float, limit: int) -> list[bytes]:
+    """Keys of recorded tokens past the ten minutes (for maintenance to delete)."""
+    cutoff_ms = int((now - TOKEN_TTL_SECONDS) * 1000)
+    expired = []
+    for key, entry in reader.range(None, None, space=TOKEN_SPACE):
+        if int.from_bytes(entry[32:40], "big") < cutoff_ms:
+            expired.append(key)
+            if len(expired) >= limit:
+                break
+    return expired
 
 
 def request_fingerprint(body: dict[str, Any]) -> bytes:
@@ -346,8 +389,10 @@ def _new_image(target: _Target, old: Existing) -> tuple[dict[str, Any] | None, I
     return None, old.item  # Delete writes None below; ConditionCheck writes nothing
 
 
-def _transaction(engine: Engine, targets: list[_Target]) -> Callable[[WriteTxn], list[_Outcome]]:
-    """The write function: check everything, then write everything."""
+def _transaction(
+    engine: Engine, targets: list[_Target], token: tuple[str, bytes] | None = None
+) -> Callable[[WriteTxn], list[_Outcome]]:
+    """The write function: check everything, then write everything (and the token)."""
 
     def run(txn: WriteTxn) -> list[_Outcome]:
         olds = [
@@ -369,6 +414,10 @@ def _transaction(engine: Engine, targets: list[_Target]) -> Callable[[WriteTxn],
                 write_item(engine, txn, t.table, t.key, t.key_item, old, new, new_size)
         if total > MAX_TRANSACTION_BYTES:
             raise ValidationException(TOO_LARGE)  # undoes every write above
+        if token is not None:
+            name, fingerprint = token
+            txn.put(token_home(targets).table_id, TOKEN_SPACE, name.encode(),
+                    _token_entry(fingerprint, engine.now_ms()))
         return outcomes
 
     return run
@@ -412,11 +461,18 @@ async def transact_write_items(engine: Engine, request: TransactWriteItemsReques
     targets = _bind(engine, request.actions)
     tokens = token_store(engine)
     token = request.token
-    if token is not None and not tokens.claim(token, request.fingerprint, engine.clock()):
-        return _replayed(engine, targets, request.return_consumed)
+    if token is not None:
+        recorded = stored_token(engine.reader(token_home(targets)), token)
+        if recorded is not None:
+            tokens.remember(token, recorded[0], recorded[1], engine.clock())
+        if not tokens.claim(token, request.fingerprint, engine.clock()):
+            return _replayed(engine, targets, request.return_consumed)
     tables = len({t.table.table_id for t in targets})
+    record = None if token is None else (token, request.fingerprint)
     try:
-        write = asyncio.ensure_future(engine.storage.write(_transaction(engine, targets), tables=tables))
+        write = asyncio.ensure_future(
+            engine.storage.write(_transaction(engine, targets, record), tables=tables)
+        )
     except BaseException:
         if token is not None:
             tokens.release(token)

@@ -30,16 +30,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import weakref
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Final
 
+from tablekeeper.engine.background import barrier, first_keys
 from tablekeeper.engine.engine import Engine, parse_stored
 from tablekeeper.engine.indexes import backfill_changes
-from tablekeeper.engine.storage.base import ITEMS, Reader, StorageError, WriteTxn, index_space
+from tablekeeper.engine.storage.base import ITEMS, StorageError, WriteTxn, index_space
 from tablekeeper.engine.tables import IndexDefinition, TableDefinition
 
 log = logging.getLogger(__name__)
@@ -58,21 +58,6 @@ def _current(engine: Engine, name: str, table_id: str) -> TableDefinition | None
     """The table as the catalog has it now, unless it was deleted (or replaced) meanwhile."""
     table = engine.catalog.get(name)
     return table if table is not None and table.table_id == table_id else None
-
-
-def _keys_after(reader: Reader, cursor: bytes | None, limit: int) -> list[bytes]:
-    rows = reader.range(cursor, None, low_inclusive=cursor is None)
-    try:
-        return [key for key, _ in itertools.islice(rows, limit)]
-    finally:
-        close = getattr(rows, "close", None)
-        if close is not None:
-            close()
-
-
-async def _barrier(engine: Engine) -> None:
-    """Wait until every storage write queued so far has committed."""
-    await engine.storage.write(lambda _txn: None)
 
 
 # --- backfill ---------------------------------------------------------------------------------
@@ -98,7 +83,7 @@ async def backfill(
     engine: Engine, name: str, table_id: str, index_name: str, batch: int = BACKFILL_BATCH
 ) -> None:
     """Index every existing item, then mark the index ACTIVE."""
-    await _barrier(engine)
+    await barrier(engine)
     table = _current(engine, name, table_id)
     if table is None:
         return
@@ -111,7 +96,7 @@ async def backfill(
         index = None if table is None else table.index(index_name)
         if table is None or index is None or index.status != "CREATING":
             return  # the table went, or the index is being deleted: the drop takes over
-        keys = _keys_after(engine.reader(table), cursor, batch)
+        keys = first_keys(engine.reader(table), cursor, None, batch, low_inclusive=cursor is None)
         if not keys:
             break
         await engine.storage.write(_index_batch(table, index, keys))
@@ -142,7 +127,7 @@ def prune_attribute_definitions(table: TableDefinition) -> tuple[tuple[str, str]
 
 async def drop(engine: Engine, name: str, table_id: str, index_name: str) -> None:
     """Drop a DELETING index's entries, then remove it from the table."""
-    await _barrier(engine)
+    await barrier(engine)
 
     def drop_entries(txn: WriteTxn) -> None:
         txn.drop_space(table_id, index_space(index_name))

@@ -43,16 +43,15 @@ import secrets
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
 from tablekeeper.engine.errors import ExpiredIteratorException, ValidationException
+from tablekeeper.engine.sizes import stored_item_size
 from tablekeeper.engine.storage.base import StoredRecord
 from tablekeeper.engine.tables import StreamSpec, TableDefinition
-from tablekeeper.engine.values import NUMBER_CONTEXT, number_size
 
 log = logging.getLogger(__name__)
 
@@ -313,44 +312,9 @@ def event_id(table_id: str, sequence: int) -> str:
     return hashlib.blake2b(f"{table_id}/{sequence}".encode(), digest_size=16).hexdigest()
 
 
-def _text_size(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode("utf-8"))
-
-
-def _binary_size(text: str) -> int:
-    """The length of what padded base64 ``text`` decodes to."""
-    return len(text) * 3 // 4 - text[-2:].count("=")
-
-
-def _number_size(text: str) -> int:
-    return number_size(Decimal(text).normalize(NUMBER_CONTEXT))
-
-
-def _value_size(wire: dict[str, Any]) -> int:
-    """values.value_size of a stored (trusted, canonical) wire value, without decoding it."""
-    ((tag, data),) = wire.items()
-    if tag == "S":
-        return _text_size(data)
-    if tag == "N":
-        return _number_size(data)
-    if tag == "B":
-        return _binary_size(data)
-    if tag == "M":
-        return 3 + sum(_text_size(name) + 1 + _value_size(member) for name, member in data.items())
-    if tag == "L":
-        return 3 + sum(1 + _value_size(member) for member in data)
-    if tag == "SS":
-        return sum(_text_size(member) for member in data)
-    if tag == "NS":
-        return sum(_number_size(member) for member in data)
-    if tag == "BS":
-        return sum(_binary_size(member) for member in data)
-    return 1  # BOOL, NULL
-
-
 def stored_size(blob: bytes) -> int:
     """DynamoDB's size of a stored item or key (values.item_size), read from its wire JSON."""
-    return sum(_text_size(name) + _value_size(value) for name, value in orjson.loads(blob).items())
+    return stored_item_size(orjson.loads(blob))
 
 
 def record_wire(record: StoredRecord, view_type: str, region: str, table_id: str) -> dict[str, Any]:

@@ -29,15 +29,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import weakref
 from collections.abc import Callable
 from typing import Any, Final
 
+from tablekeeper.engine.background import barrier, first_keys
 from tablekeeper.engine.engine import Engine, parse_stored
 from tablekeeper.engine.operations.common import Existing, write_item
-from tablekeeper.engine.storage.base import ITEMS, Reader, StorageError, WriteTxn
+from tablekeeper.engine.storage.base import StorageError, WriteTxn
 from tablekeeper.engine.tables import TableDefinition
 from tablekeeper.engine.ttl import (
     BACKFILL_SPACE,
@@ -75,24 +75,6 @@ def _current(engine: Engine, name: str, table_id: str) -> TableDefinition | None
     return table if table is not None and table.table_id == table_id else None
 
 
-def _first_keys(
-    reader: Reader, space: str, low: bytes | None, high: bytes | None, limit: int,
-    *, low_inclusive: bool = True,
-) -> list[bytes]:
-    rows = reader.range(low, high, space=space, low_inclusive=low_inclusive)
-    try:
-        return [key for key, _ in itertools.islice(rows, limit)]
-    finally:
-        close = getattr(rows, "close", None)
-        if close is not None:
-            close()
-
-
-async def _barrier(engine: Engine) -> None:
-    """Wait until every storage write queued so far has committed."""
-    await engine.storage.write(lambda _txn: None)
-
-
 def _finish(engine: Engine, name: str, table_id: str, expected: str, **changes: Any) -> None:
     table = _current(engine, name, table_id)
     if table is not None and table.ttl_status == expected:
@@ -118,7 +100,7 @@ def _index_batch(table: TableDefinition, keys: list[bytes]) -> Callable[[WriteTx
 
 async def backfill(engine: Engine, name: str, table_id: str, batch: int = BACKFILL_BATCH) -> None:
     """Index the expiry of every existing item, then mark the table's TTL ENABLED."""
-    await _barrier(engine)
+    await barrier(engine)
     table = _current(engine, name, table_id)
     if table is None:
         return
@@ -127,8 +109,7 @@ async def backfill(engine: Engine, name: str, table_id: str, batch: int = BACKFI
         table = _current(engine, name, table_id)
         if table is None or table.ttl_status != ENABLING:
             return  # deleted, or disabled meanwhile: the drop takes over
-        keys = _first_keys(engine.reader(table), ITEMS, cursor, None, batch,
-                           low_inclusive=cursor is None)
+        keys = first_keys(engine.reader(table), cursor, None, batch, low_inclusive=cursor is None)
         if not keys:
             break
         await engine.storage.write(_index_batch(table, keys))
@@ -139,12 +120,12 @@ async def backfill(engine: Engine, name: str, table_id: str, batch: int = BACKFI
 
 async def drop_entries(engine: Engine, name: str, table_id: str, batch: int = DROP_BATCH) -> None:
     """Delete every expiry entry of the table, then mark its TTL DISABLED."""
-    await _barrier(engine)
+    await barrier(engine)
     while True:
         table = _current(engine, name, table_id)
         if table is None or table.ttl_status != DISABLING:
             return
-        entries = _first_keys(engine.reader(table), TTL_SPACE, None, None, batch)
+        entries = first_keys(engine.reader(table), None, None, batch, space=TTL_SPACE)
 
         def drop(txn: WriteTxn, entries: list[bytes] = entries) -> None:
             for entry in entries:
@@ -236,8 +217,8 @@ async def sweep_table(
         current = _current(engine, table.name, table.table_id)
         if current is None or current.ttl_status not in (ENABLING, ENABLED):
             return deleted
-        entries = _first_keys(engine.reader(current), TTL_SPACE, low, high, batch,
-                              low_inclusive=inclusive)
+        entries = first_keys(engine.reader(current), low, high, batch, space=TTL_SPACE,
+                             low_inclusive=inclusive)
         if not entries:
             return deleted
         deleted += await engine.storage.write(expire_batch(engine, current, entries, now))

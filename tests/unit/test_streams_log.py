@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,30 +24,12 @@ from tablekeeper.engine.operations.table_admin import parse_update_table, update
 from tablekeeper.engine.operations.tables import create_table, parse_create_table
 from tablekeeper.engine.storage.base import WriteTxn
 from tablekeeper.engine.streams import ITERATOR_LIFETIME_MS, RETENTION_SECONDS
+from tests.unit.conftest import Clock
 
 T = TypeVar("T")
 START = 1_800_000_000.0
 HOUR = 3600.0
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def engine(tmp_path: Path, clock: Clock) -> Iterator[Engine]:
-    engine = Engine(EngineConfig(tmp_path), clock=clock)
-    yield engine
-    engine.close()
 
 
 def run(scenario: Callable[[], Awaitable[T]]) -> T:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,30 +23,12 @@ from tablekeeper.engine.ttl_worker import (
     sweep_expired,
     sweep_table,
 )
+from tests.unit.conftest import Clock
 
 START = 1_700_000_000.0
 HOUR = 3600.0
 TABLE = "ttl-table"
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def engine(tmp_path: Path, clock: Clock) -> Iterator[Engine]:
-    engine = Engine(EngineConfig(tmp_path), clock=clock)
-    yield engine
-    engine.close()
 
 
 def run(scenario: Callable[[], Awaitable[Any]]) -> Any:

@@ -23,19 +23,15 @@ the report gives the median ops/s and p99 of each and the cost against the basel
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import client, cpu_seconds, own_engine
+from benchlib import Sample, add_wrk_arguments, client, own_engine, require_wrk, wrk_put
 
 SETUPS = ("no index", "GSI KEYS_ONLY", "GSI ALL")
 
@@ -93,13 +89,6 @@ end
 """
 
 
-@dataclass
-class Sample:
-    ops_per_s: float
-    p99_ms: float
-    cpu_ms_per_1k: float | None  # the engine's CPU time per 1000 puts (own engine only)
-
-
 def create_tables(endpoint: str) -> dict[str, str]:
     """One table per setup; returns setup -> table name."""
     ddb = client(endpoint)
@@ -127,22 +116,6 @@ def create_tables(endpoint: str) -> dict[str, str]:
     return tables
 
 
-def wrk_put(endpoint: str, script: Path, table: str, args: argparse.Namespace,
-            pid: int | None) -> Sample:
-    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
-               "--latency", "-s", str(script), endpoint, "--", table, str(args.item_bytes)]
-    cpu = cpu_seconds(pid)
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    cpu = cpu_seconds(pid) - cpu
-    line = next(line for line in output.splitlines() if line.startswith("TKWRK "))
-    result = json.loads(line[len("TKWRK "):])
-    if result["errors"]:
-        print(f"bench_gsi: {result['errors']} errors on {table}", file=sys.stderr)
-    requests = result["requests"]
-    per_1k = cpu * 1000 * 1000 / requests if pid is not None and requests else None
-    return Sample(result["ops_per_s"], result["p99_ms"], per_1k)
-
-
 def check_indexed(endpoint: str, tables: dict[str, str]) -> None:
     """Every put of an indexed setup left an entry in its index."""
     ddb = client(endpoint)
@@ -164,7 +137,8 @@ def measure(endpoint: str, args: argparse.Namespace, pid: int | None = None) -> 
         script.write_text(PUT_LUA)
         for round_number in range(1, args.rounds + 1):
             for setup in SETUPS:
-                sample = wrk_put(endpoint, script, tables[setup], args, pid)
+                script_args = [tables[setup], str(args.item_bytes)]
+                sample = wrk_put("bench_gsi", endpoint, script, script_args, args, pid)
                 samples[setup].append(sample)
                 print(f"round {round_number} {setup}: {sample.ops_per_s:.0f} ops/s, "
                       f"p99 {sample.p99_ms:.2f} ms", file=sys.stderr)
@@ -193,15 +167,9 @@ def report(samples: dict[str, list[Sample]], args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
-    parser.add_argument("--endpoint", help="an engine to use (default: start one)")
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--item-bytes", type=int, default=200)
+    add_wrk_arguments(parser)
     args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
-        raise SystemExit("bench_gsi: wrk is not installed (apt-get install -y wrk)")
+    require_wrk("bench_gsi")
     if args.endpoint:
         samples = measure(args.endpoint, args)
     else:

@@ -22,11 +22,8 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -38,17 +35,10 @@ import orjson
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from benchlib import client, cpu_seconds, own_engine  # noqa: E402
+from benchlib import Sample, add_wrk_arguments, client, own_engine, require_wrk, wrk_put  # noqa: E402
 
 PUT_SCRIPT = HERE / "wrk" / "put.lua"
 SETUPS = ("no stream", "stream", "stream + reader")
-
-
-@dataclass
-class Sample:
-    ops_per_s: float
-    p99_ms: float
-    cpu_ms_per_1k: float | None  # the engine's CPU time per 1000 puts (own engine only)
 
 
 @dataclass
@@ -78,21 +68,6 @@ def create_tables(endpoint: str) -> dict[str, str]:
         )
         tables[setup] = name
     return tables
-
-
-def wrk_put(endpoint: str, table: str, args: argparse.Namespace, pid: int | None) -> Sample:
-    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
-               "--latency", "-s", str(PUT_SCRIPT), endpoint, "--", table, "0",
-               str(args.item_bytes)]
-    cpu = cpu_seconds(pid)
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    cpu = cpu_seconds(pid) - cpu
-    line = next(line for line in output.splitlines() if line.startswith("TKWRK "))
-    result = json.loads(line[len("TKWRK "):])
-    if result["errors"]:
-        print(f"bench_streams: {result['errors']} errors on {table}", file=sys.stderr)
-    per_1k = cpu * 1000 * 1000 / result["requests"] if pid is not None and result["requests"] else None
-    return Sample(result["ops_per_s"], result["p99_ms"], per_1k)
 
 
 class Reader(threading.Thread):
@@ -149,7 +124,8 @@ def measure(endpoint: str, args: argparse.Namespace, pid: int | None = None) -> 
             reader = Reader(endpoint, tables[setup], args.poll) if setup == "stream + reader" else None
             if reader is not None:
                 reader.start()
-            sample = wrk_put(endpoint, tables[setup], args, pid)
+            script_args = [tables[setup], "0", str(args.item_bytes)]
+            sample = wrk_put("bench_streams", endpoint, PUT_SCRIPT, script_args, args, pid)
             if reader is not None:
                 read = reader.drain()
                 results.records_read += read
@@ -183,17 +159,11 @@ def report(results: Results, args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--endpoint", help="an engine to use (default: start one)")
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--item-bytes", type=int, default=200)
+    add_wrk_arguments(parser)
     parser.add_argument("--poll", type=float, default=0.25,
                         help="the reader's poll interval in seconds (Lambda polls 4 times a second)")
     args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
-        raise SystemExit("bench_streams: wrk is not installed (apt-get install -y wrk)")
+    require_wrk("bench_streams")
     if args.endpoint:
         results = measure(args.endpoint, args)
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import re
 import shutil
@@ -11,6 +13,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +56,42 @@ def own_engine(name: str) -> Iterator[tuple[str, int]]:
         process.terminate()
         process.wait(timeout=30)
         shutil.rmtree(data, ignore_errors=True)
+
+
+@dataclass
+class Sample:
+    ops_per_s: float
+    p99_ms: float
+    cpu_ms_per_1k: float | None  # the engine's CPU time per 1000 puts (own engine only)
+
+
+def add_wrk_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every wrk-driven script shares."""
+    parser.add_argument("--endpoint", help="an engine to use (default: start one)")
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--item-bytes", type=int, default=200)
+
+
+def require_wrk(name: str) -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit(f"{name}: wrk is not installed (apt-get install -y wrk)")
+
+
+def wrk_put(name: str, endpoint: str, script: Path, script_args: list[str],
+            args: argparse.Namespace, pid: int | None) -> Sample:
+    """One wrk run of a PutItem script; reads the scripts' "TKWRK {json}" line."""
+    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
+               "--latency", "-s", str(script), endpoint, "--", *script_args]
+    cpu = cpu_seconds(pid)
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu
+    line = next(line for line in output.splitlines() if line.startswith("TKWRK "))
+    result = json.loads(line[len("TKWRK "):])
+    if result["errors"]:
+        print(f"{name}: {result['errors']} errors on {script_args[0]}", file=sys.stderr)
+    requests = result["requests"]
+    per_1k = cpu * 1000 * 1000 / requests if pid is not None and requests else None
+    return Sample(result["ops_per_s"], result["p99_ms"], per_1k)

@@ -34,7 +34,7 @@ from tablekeeper.engine.errors import ValidationException
 from tablekeeper.engine.sizes import stored_item_size
 from tablekeeper.engine.storage.base import ITEMS, Reader, index_space
 from tablekeeper.engine.tables import IndexDefinition, TableDefinition
-from tablekeeper.engine.values import Item, encode_item, item_size, type_of, values_equal
+from tablekeeper.engine.values import Item, encode_item, item_size, items_equal, type_of
 
 # (space, entry key, entry value or None to delete)
 Change = tuple[str, bytes, bytes | None]
@@ -82,10 +82,6 @@ def project(index: IndexDefinition, table: TableDefinition, item: Item) -> Item:
     return {name: value for name, value in item.items() if name in names}
 
 
-def _same(a: Item, b: Item) -> bool:
-    return a.keys() == b.keys() and all(values_equal(value, b[name]) for name, value in a.items())
-
-
 def _changes_of(
     index: IndexDefinition, table: TableDefinition, key: bytes, old: Item | None, new: Item | None
 ) -> list[Change]:
@@ -98,7 +94,7 @@ def _changes_of(
     entry = project(index, table, new)
     if old_key == new_key:
         assert old is not None
-        if index.projection.type != "ALL" and _same(project(index, table, old), entry):
+        if index.projection.type != "ALL" and items_equal(project(index, table, old), entry):
             return []  # nothing the index holds changed
         return [(space, new_key, dump_item(entry))]
     changes: list[Change] = [] if old_key is None else [(space, old_key, None)]
@@ -224,7 +220,7 @@ def index_write_units(
             continue
         if old_key == new_key:
             assert old is not None and new is not None
-            if index.projection.type != "ALL" and _same(
+            if index.projection.type != "ALL" and items_equal(
                 project(index, table, old), project(index, table, new)
             ):
                 continue

@@ -303,6 +303,3 @@ def _uuid_form(hex_id: str) -> str:
     h = hex_id
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
-
-def iso_time(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat()

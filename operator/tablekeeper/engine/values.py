@@ -347,6 +347,13 @@ def values_equal(left: Value | _Missing, right: Value | _Missing) -> bool:
     return left == right
 
 
+def items_equal(left: Mapping[str, Value], right: Mapping[str, Value]) -> bool:
+    """Two items (or attribute maps) hold the same attributes with equal values."""
+    return left.keys() == right.keys() and all(
+        values_equal(value, right[name]) for name, value in left.items()
+    )
+
+
 def compare(left: Value, right: Value) -> int:
     """Order two scalars of the same type (S, N or B) as DynamoDB does.
 

@@ -37,7 +37,6 @@ from tablekeeper.engine.operations.common import (
     RETURN_CONSUMED,
     RETURN_METRICS,
     check_item_size,
-    decode_attribute_map,
     expression_context,
     read_existing,
     table_for_items,
@@ -46,7 +45,7 @@ from tablekeeper.engine.operations.common import (
 from tablekeeper.engine.shapes import TABLE_NAME_PATTERN, Members
 from tablekeeper.engine.storage.base import StorageError, TableMissing, WriteTxn
 from tablekeeper.engine.tables import TableDefinition
-from tablekeeper.engine.values import Item, encode_item, item_size
+from tablekeeper.engine.values import Item, decode_item, encode_item, item_size
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +163,7 @@ def _table_gets(name: str, wire: dict[str, Any]) -> TableGets:
     elif wire.get("AttributesToGet") is not None:
         projection = ex.attributes_to_get_to_projection(wire["AttributesToGet"])
     keys_wire = tuple(wire["Keys"])
-    keys = tuple(decode_attribute_map(key) for key in keys_wire)
+    keys = tuple(decode_item(key) for key in keys_wire)
     ctx.check_unused()
     options = {member: value for member, value in wire.items() if member != "Keys"}
     return TableGets(name, keys, keys_wire, projection, bool(wire.get("ConsistentRead")), options)
@@ -308,10 +307,10 @@ def _write_shape(m: Members, where: str, wire: Any) -> tuple[str, dict[str, Any]
 
 def _decode_write(kind: str, wire: dict[str, Any]) -> BatchWrite:
     if kind == "put":
-        item = decode_attribute_map(wire)
+        item = decode_item(wire)
         check_item_size(item)
         return BatchWrite(item, None)
-    return BatchWrite(None, decode_attribute_map(wire))
+    return BatchWrite(None, decode_item(wire))
 
 
 def parse_batch_write_item(body: dict[str, Any]) -> BatchWriteItemRequest:

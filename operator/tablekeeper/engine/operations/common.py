@@ -10,7 +10,6 @@ through :func:`write_item`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
@@ -25,10 +24,9 @@ from tablekeeper.engine.ttl import ttl_changes
 from tablekeeper.engine.values import (
     MAX_ITEM_SIZE,
     Item,
-    decode_item,
     encode_item,
     item_size,
-    values_equal,
+    items_equal,
 )
 
 RETURN_CONSUMED = ("INDEXES", "TOTAL", "NONE")
@@ -44,10 +42,6 @@ def expression_context(m: Members) -> ExpressionContext:
     )
 
 
-def decode_attribute_map(wire: Any) -> Item:
-    return decode_item(wire)
-
-
 def table_for_items(engine: Engine, name: str) -> TableDefinition:
     table = engine.find_table(name)
     if table is None or table.status == "DELETING":
@@ -60,10 +54,6 @@ def check_item_size(item: Item, message: str = "Item size has exceeded the maxim
     if size > MAX_ITEM_SIZE:
         raise ValidationException(message)
     return size
-
-
-def items_equal(a: Item, b: Item) -> bool:
-    return a.keys() == b.keys() and all(values_equal(v, b[k]) for k, v in a.items())
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,7 +61,6 @@ from tablekeeper.engine.operations.common import (
     RETURN_ON_FAILURE,
     Existing,
     check_item_size,
-    decode_attribute_map,
     expression_context,
     read_existing,
     table_for_items,
@@ -70,7 +69,7 @@ from tablekeeper.engine.operations.common import (
 from tablekeeper.engine.shapes import Members
 from tablekeeper.engine.storage.base import Reader, WriteTxn
 from tablekeeper.engine.tables import TableDefinition
-from tablekeeper.engine.values import Item, encode_item, item_size
+from tablekeeper.engine.values import Item, decode_item, encode_item, item_size
 
 MAX_TRANSACT_ITEMS = 100
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
@@ -267,10 +266,10 @@ def _write_action(kind: str, wire: dict[str, Any]) -> WriteAction:
     """Decode one action's values and parse its expressions (request order)."""
     item = key = None
     if kind == "Put":
-        item = decode_attribute_map(wire["Item"])
+        item = decode_item(wire["Item"])
         check_item_size(item)
     else:
-        key = decode_attribute_map(wire["Key"])
+        key = decode_item(wire["Key"])
     expressions = ["UpdateExpression", "ConditionExpression"] if kind == "Update" else ["ConditionExpression"]
     ex.check_expression_mix(wire, expressions, [])
     ctx = expression_context(Members(wire))
@@ -524,7 +523,7 @@ def _get_action_shape(m: Members, index: int, wire: Any) -> dict[str, Any]:
 
 
 def _get_action(wire: dict[str, Any]) -> GetAction:
-    key = decode_attribute_map(wire["Key"])
+    key = decode_item(wire["Key"])
     ex.check_expression_mix(wire, ["ProjectionExpression"], [])
     ctx = expression_context(Members(wire))
     text = wire.get("ProjectionExpression")

@@ -10,14 +10,20 @@ import logging
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from tablekeeper.engine.engine import Engine, EngineConfig
+from tablekeeper.engine.extensions import Extension, ExtensionFactory
 from tablekeeper.engine.index_builds import run_index_work
 from tablekeeper.engine.maintenance import run_maintenance
-from tablekeeper.engine.protocol.dispatch import DynamoDBApplication
+from tablekeeper.engine.protocol.dispatch import (
+    DYNAMODB,
+    ENGINE_OPERATIONS,
+    DynamoDBApplication,
+    with_operations,
+)
 from tablekeeper.engine.protocol.http import HttpServer, Request
 from tablekeeper.engine.storage.sqlite import Durability
 from tablekeeper.engine.ttl_worker import DEFAULT_TTL_INTERVAL, run_ttl
@@ -35,6 +41,8 @@ class ServerOptions:
     region: str = "us-east-1"
     durability: Durability = Durability.POWER_LOSS
     ttl_interval: float = DEFAULT_TTL_INTERVAL  # seconds between sweeps of expired items
+    # what the layers above add (backups, PITR): see tablekeeper.engine.extensions
+    extensions: tuple[ExtensionFactory, ...] = field(default=())
 
 
 def is_loopback(host: str) -> bool:
@@ -86,12 +94,22 @@ async def serve(options: ServerOptions, stop: asyncio.Event) -> None:
     if auth == "sigv4":
         authenticate, credentials_path = _authenticator(options)
         where = f" credentials={credentials_path}"
-    app = DynamoDBApplication(engine, authenticate=authenticate)
+    extensions: list[Extension] = []
+    operations = ENGINE_OPERATIONS
+    try:
+        for factory in options.extensions:
+            extension = factory(engine)
+            extensions.append(extension)
+            operations = with_operations(operations, DYNAMODB, extension.operations)
+    except BaseException:
+        _close(extensions, engine)
+        raise
+    app = DynamoDBApplication(engine, authenticate=authenticate, operations=operations)
     server = HttpServer(app)
     try:
         port = await server.start(options.host, options.port)
     except OSError as exc:
-        engine.close()
+        _close(extensions, engine)
         raise SystemExit(f"tablekeeper engine: listen on {options.host}:{options.port}: {exc}") from exc
     print(
         f"tablekeeper engine listening on http://{options.host}:{port} "
@@ -102,16 +120,28 @@ async def serve(options: ServerOptions, stop: asyncio.Event) -> None:
     upkeep = asyncio.get_running_loop().create_task(run_maintenance(engine))
     expiry = asyncio.get_running_loop().create_task(run_ttl(engine, options.ttl_interval))
     index_work = asyncio.get_running_loop().create_task(run_index_work(engine))
+    tasks = [upkeep, expiry, index_work]
+    for extension in extensions:
+        tasks.extend(asyncio.get_running_loop().create_task(task()) for task in extension.tasks)
     try:
         await stop.wait()
     finally:
         log.info("shutting down")
-        upkeep.cancel()
-        expiry.cancel()
-        index_work.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await server.close()
-        engine.close()
+        _close(extensions, engine)
         print("tablekeeper engine stopped", flush=True)
+
+
+def _close(extensions: list[Extension], engine: Engine) -> None:
+    for extension in reversed(extensions):
+        try:
+            extension.close()
+        except Exception:
+            log.exception("closing %s failed", extension.name)
+    engine.close()
 
 
 def run(options: ServerOptions) -> int:

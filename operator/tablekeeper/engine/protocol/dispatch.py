@@ -31,9 +31,13 @@ from tablekeeper.engine.storage.base import StorageError, TableMissing
 
 log = logging.getLogger(__name__)
 
-_PREFIXES: Mapping[str, Mapping[str, Operation]] = {
-    "DynamoDB_20120810": OPERATIONS,
-    "DynamoDBStreams_20120810": STREAMS_OPERATIONS,
+DYNAMODB = "DynamoDB_20120810"
+STREAMS = "DynamoDBStreams_20120810"
+
+# X-Amz-Target prefix -> operation name -> operation: what the engine serves on its own.
+ENGINE_OPERATIONS: Mapping[str, Mapping[str, Operation]] = {
+    DYNAMODB: OPERATIONS,
+    STREAMS: STREAMS_OPERATIONS,
 }
 
 
@@ -47,16 +51,35 @@ def _request_id() -> str:
     return f"{_ID_PREFIX}{next(_ids):020X}"
 
 
+def with_operations(
+    base: Mapping[str, Mapping[str, Operation]], prefix: str, added: Mapping[str, Operation]
+) -> dict[str, Mapping[str, Operation]]:
+    """``base`` with ``added`` served under ``prefix``; a name served twice is a bug."""
+    served = dict(base.get(prefix, {}))
+    clash = sorted(served.keys() & added.keys())
+    if clash:
+        raise ValueError(f"operations served twice under {prefix}: {', '.join(clash)}")
+    served.update(added)
+    return {**base, prefix: served}
+
+
 class DynamoDBApplication:
-    """The engine's HTTP application."""
+    """The engine's HTTP application.
+
+    ``operations`` (target prefix -> name -> operation) is what it serves:
+    by default the engine's own; the layers above add theirs (backups, PITR)
+    with :func:`with_operations`.
+    """
 
     def __init__(
         self,
         engine: Engine,
         authenticate: Callable[[Request], object] | None = None,
         observe: Callable[[str, float, str], None] | None = None,
+        operations: Mapping[str, Mapping[str, Operation]] = ENGINE_OPERATIONS,
     ) -> None:
         self._engine = engine
+        self._operations = operations
         self._authenticate = authenticate  # raises a DynamoDBError to refuse
         self._observe = observe  # (operation, seconds, outcome) for metrics
 
@@ -111,10 +134,9 @@ class DynamoDBApplication:
             ],
         )
 
-    @staticmethod
-    def _operation(target: str) -> Operation:
+    def _operation(self, target: str) -> Operation:
         prefix, _, name = target.partition(".")
-        operations = _PREFIXES.get(prefix)
+        operations = self._operations.get(prefix)
         operation = operations.get(name) if operations is not None else None
         if operation is None:
             raise UnknownOperationException()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -11,7 +12,16 @@ from pathlib import Path
 def _engine_command(args: argparse.Namespace) -> int:
     from tablekeeper.engine.server import ServerOptions, run
     from tablekeeper.engine.storage.sqlite import Durability
+    from tablekeeper.vault.api import backup_extension
+    from tablekeeper.vault.cli import engine_vault
+    from tablekeeper.vault.errors import VaultError
 
+    try:
+        vault = engine_vault(args.data, args.vault, args.vault_key_file,
+                             endpoint_url=args.vault_endpoint_url, region=args.vault_region)
+    except VaultError as error:
+        print(f"tablekeeper engine: {error}", file=sys.stderr)
+        return 2
     options = ServerOptions(
         data_dir=Path(args.data),
         host=args.host,
@@ -21,6 +31,7 @@ def _engine_command(args: argparse.Namespace) -> int:
         region=args.region,
         durability=Durability(args.durability),
         ttl_interval=args.ttl_interval,
+        extensions=(backup_extension(vault),),
     )
     return run(options)
 
@@ -51,6 +62,16 @@ def _add_engine(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--ttl-interval", type=_positive_seconds, default=30.0, metavar="SECONDS",
                    help="how often expired items (TTL) are swept, in seconds; fractions allowed "
                    "(default 30, so items go within a minute of expiry)")
+    p.add_argument("--vault", metavar="URL", default=None,
+                   help="where backups go: file:///absolute/path or s3://bucket/prefix "
+                   "(default: the folder DATA/vault)")
+    p.add_argument("--vault-key-file", metavar="FILE", default=os.environ.get("TABLEKEEPER_VAULT_KEY_FILE"),
+                   help="the vault key file (default $TABLEKEEPER_VAULT_KEY_FILE; with the default "
+                   "vault, DATA/vault.key, generated on first start)")
+    p.add_argument("--vault-endpoint-url", default=None,
+                   help="S3 endpoint of an s3:// vault (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
+    p.add_argument("--vault-region", default=None,
+                   help="S3 region of an s3:// vault (default: AWS_REGION / AWS_DEFAULT_REGION)")
     p.set_defaults(func=_engine_command)
 
 
@@ -65,9 +86,10 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def _add_backup(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from tablekeeper.vault.cli import add_backup_commands
+    from tablekeeper.vault.cli import add_backup_commands, add_restore_command
 
     add_backup_commands(sub)
+    add_restore_command(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ clock is injected so that tests and the PITR work can drive time.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import time
@@ -18,14 +19,16 @@ from pathlib import Path
 import orjson
 
 from tablekeeper.engine.catalog import Catalog
-from tablekeeper.engine.errors import ResourceNotFoundException
+from tablekeeper.engine.errors import LimitExceededException, ResourceNotFoundException
 from tablekeeper.engine.sizes import measure_entry
-from tablekeeper.engine.storage.base import Reader
+from tablekeeper.engine.storage.base import Reader, StorageError
 from tablekeeper.engine.storage.sqlite import Durability, SqliteStorage
 from tablekeeper.engine.tables import DEFAULT_ACCOUNT, DEFAULT_REGION, TableDefinition
 from tablekeeper.engine.values import Item, encode_item, load_item
 
 log = logging.getLogger(__name__)
+
+MAX_TABLES = 2500  # DynamoDB's default quota of tables per account and region
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Engine:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             os.chmod(config.data_dir, 0o700)
+        self._lock = _lock_data_dir(config.data_dir)
         self.catalog = Catalog(config.data_dir)
         self.storage = SqliteStorage(config.data_dir, config.durability, measure=measure_entry)
         self._remove_orphans()
@@ -83,9 +87,29 @@ class Engine:
             raise ResourceNotFoundException(message)
         return table
 
+    def check_table_quota(self) -> None:
+        """DynamoDB's refusal of one table more than the account's quota."""
+        if len(self.catalog.names()) >= MAX_TABLES:
+            raise LimitExceededException(
+                f"Subscriber limit exceeded: Only {MAX_TABLES} tables can be created per account"
+            )
+
     def reader(self, table: TableDefinition) -> Reader:
         return self.storage.reader(table.table_id)
 
     def close(self) -> None:
         self.storage.close()
         self.catalog.close()
+        os.close(self._lock)  # releases the data directory
+
+
+def _lock_data_dir(data_dir: Path) -> int:
+    """Hold DATA/lock for the engine's life: two engines (or an engine and an offline
+    restore) on one data directory would corrupt each other's view of the catalog."""
+    fd = os.open(data_dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise StorageError(f"open data directory {data_dir}: another engine is using it") from None
+    return fd

@@ -25,6 +25,7 @@ from tablekeeper.engine.protocol.dispatch import (
     with_operations,
 )
 from tablekeeper.engine.protocol.http import HttpServer, Request
+from tablekeeper.engine.storage.base import StorageError
 from tablekeeper.engine.storage.sqlite import Durability
 from tablekeeper.engine.ttl_worker import DEFAULT_TTL_INTERVAL, run_ttl
 
@@ -86,8 +87,11 @@ def _authenticator(options: ServerOptions):  # type: ignore[no-untyped-def]
 
 async def serve(options: ServerOptions, stop: asyncio.Event) -> None:
     started = time.perf_counter()
-    engine = Engine(EngineConfig(options.data_dir, region=options.region,
-                                 durability=options.durability))
+    try:
+        engine = Engine(EngineConfig(options.data_dir, region=options.region,
+                                     durability=options.durability))
+    except StorageError as exc:
+        raise SystemExit(f"tablekeeper engine: {exc}") from None
     auth = effective_auth(options)
     authenticate = None
     where = ""

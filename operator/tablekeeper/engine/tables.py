@@ -77,6 +77,30 @@ class StreamSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RestoreSummary:
+    """Where a restored table came from (DescribeTable's RestoreSummary).
+
+    ``in_progress`` is True while its items are being loaded; the table is
+    CREATING meanwhile and serves no reads or writes.
+    """
+
+    restore_time: float
+    in_progress: bool
+    source_backup_arn: str | None = None
+    source_table_arn: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        if self.source_backup_arn is not None:
+            wire["SourceBackupArn"] = self.source_backup_arn
+        if self.source_table_arn is not None:
+            wire["SourceTableArn"] = self.source_table_arn
+        wire["RestoreDateTime"] = self.restore_time
+        wire["RestoreInProgress"] = self.in_progress
+        return wire
+
+
+@dataclass(frozen=True, slots=True)
 class TableDefinition:
     """A table as the catalog keeps it.  Replaced whole on every change."""
 
@@ -102,6 +126,7 @@ class TableDefinition:
     ttl_enabled: bool = False  # ENABLING or ENABLED: what UpdateTimeToLive last asked for
     ttl_status: str = "DISABLED"  # ENABLING | ENABLED | DISABLING | DISABLED (engine/ttl.py)
     ttl_changed: float | None = None  # the last UpdateTimeToLive, for its one-hour limit
+    restore: RestoreSummary | None = None  # set on a table restored from a backup or a point in time
 
     @property
     def arn(self) -> str:
@@ -152,6 +177,7 @@ def _to_plain(table: TableDefinition) -> dict[str, Any]:
     ]
     plain["stream"] = None if table.stream is None else dataclasses.asdict(table.stream)
     plain["past_streams"] = [dataclasses.asdict(stream) for stream in table.past_streams]
+    plain["restore"] = None if table.restore is None else dataclasses.asdict(table.restore)
     return plain
 
 
@@ -177,6 +203,8 @@ def _from_plain(plain: dict[str, Any]) -> TableDefinition:
     plain["past_streams"] = tuple(StreamSpec(**stream) for stream in plain.get("past_streams", ()))
     plain["sse"] = tuple(tuple(pair) for pair in plain["sse"])
     plain["tags"] = tuple(tuple(pair) for pair in plain["tags"])
+    restore = plain.get("restore")
+    plain["restore"] = None if restore is None else RestoreSummary(**restore)
     return TableDefinition(**plain)
 
 
@@ -276,6 +304,8 @@ def describe_table(
         wire["SSEDescription"] = dict(table.sse)
     if table.table_class != "STANDARD":
         wire["TableClassSummary"] = {"TableClass": table.table_class}
+    if table.restore is not None:
+        wire["RestoreSummary"] = table.restore.describe()
     return wire
 
 

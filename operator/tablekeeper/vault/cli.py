@@ -291,3 +291,113 @@ class ProgressBar:
         if self.enabled and self.drawn:
             self.stream.write("\n")
             self.stream.flush()
+
+
+# -- the engine's vault and `tablekeeper restore` --------------------------------------
+
+
+DEFAULT_VAULT = "vault"  # DATA/vault: the embedded default's folder vault
+DEFAULT_KEY_FILE = "vault.key"  # DATA/vault.key: its key, beside the vault, never inside it
+
+
+def engine_vault(
+    data_dir: str | os.PathLike[str],
+    url: str | None,
+    key_file: str | None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> Vault:
+    """The vault an engine backs up into: ``url``, or the embedded default.
+
+    With no URL the vault is the folder ``DATA/vault``, and its key, unless a
+    key file is given, ``DATA/vault.key``, generated (mode 0600) on first use:
+    the log says where and asks to keep a copy elsewhere.
+    """
+    import logging
+
+    from tablekeeper.vault.crypto import VaultKey
+    from tablekeeper.vault.store import open_store
+
+    data = os.path.abspath(data_dir)
+    if url is None:
+        url = "file://" + os.path.join(data, DEFAULT_VAULT)
+        if key_file is None:
+            key_file = os.path.join(data, DEFAULT_KEY_FILE)
+            if not os.path.exists(key_file):
+                os.makedirs(data, mode=0o700, exist_ok=True)
+                generated = VaultKey.generate()
+                generated.save(key_file)
+                logging.getLogger("tablekeeper.engine").warning(
+                    "generated the vault key %s (key id %s): without it no backup can be read; "
+                    "keep a copy somewhere other than this machine", key_file, generated.key_id,
+                )
+    if key_file is None:
+        raise VaultError(f"open vault {url}: no key: give --vault-key-file or set ${KEY_FILE_ENV}")
+    store = open_store(url, endpoint_url=endpoint_url, region=region)
+    return Vault(store, VaultKey.load(key_file))
+
+
+def add_restore_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("restore", help="restore a backup from a vault into a table of a data directory "
+                       "(with no engine running on it)")
+    _vault_options(p)
+    p.add_argument("--backup", required=True, metavar="BACKUP_ID", help="the backup to restore")
+    p.add_argument("--data", required=True, metavar="DIR", help="the engine's data directory")
+    p.add_argument("--table", required=True, metavar="NAME", help="the new table's name")
+    p.set_defaults(func=_restore_command)
+
+
+def _restore_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    try:
+        vault = open_vault(args)
+        result = asyncio.run(_restore(args, vault))
+    except VaultError as error:
+        print(f"tablekeeper restore: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # the engine's own errors: a taken name, a locked directory
+        print(f"tablekeeper restore: restore backup {args.backup}: {error}", file=sys.stderr)
+        return 2
+    if args.output == "json":
+        _json(sys.stdout, result)
+    else:
+        print(f"restored backup {args.backup} into table {result['TableName']} "
+              f"({result['ItemCount']:,} items) in {args.data}")
+    return 0
+
+
+async def _restore(args: argparse.Namespace, vault: Vault) -> dict[str, Any]:
+    from pathlib import Path
+
+    from tablekeeper.engine.engine import Engine, EngineConfig
+    from tablekeeper.engine.errors import DynamoDBError
+    from tablekeeper.engine.loading import TableExists, begin_restore
+    from tablekeeper.engine.operations.tables import describe
+    from tablekeeper.engine.tables import RestoreSummary, TableDefinition
+    from tablekeeper.vault.restore import Overrides, plan_target, run_restore
+
+    manifest = vault.load_manifest(args.backup, "restore")
+    engine = Engine(EngineConfig(Path(args.data)))
+    try:
+        source = TableDefinition.from_json(manifest.definition)
+        now = time.time()
+        try:
+            target = plan_target(source, args.table, Overrides(), now=now, region=engine.config.region,
+                                 account=engine.config.account)
+            summary = RestoreSummary(now, True, source_backup_arn=manifest.backup_arn,
+                                     source_table_arn=source.arn)
+            table = begin_restore(engine, target, summary)
+        except TableExists:
+            raise VaultError(f"restore backup {args.backup}: table {args.table} already exists") from None
+        except DynamoDBError as error:
+            raise VaultError(f"restore backup {args.backup}: {error}") from None
+        with ProgressBar(f"restore {args.backup}") as bar:
+            def progress(done: int) -> None:
+                bar.update(Progress(done, None, "rows"))
+
+            done = await run_restore(engine, vault, table, manifest, progress)
+        return describe(engine, done)
+    finally:
+        engine.close()

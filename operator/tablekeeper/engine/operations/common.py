@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import orjson
 
 from tablekeeper.engine.engine import Engine, dump_item, parse_stored
-from tablekeeper.engine.errors import ResourceNotFoundException, ValidationException
+from tablekeeper.engine.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
 from tablekeeper.engine.expressions import ExpressionContext
 from tablekeeper.engine.indexes import index_changes
 from tablekeeper.engine.shapes import Members
@@ -44,9 +44,18 @@ def expression_context(m: Members) -> ExpressionContext:
 
 def table_for_items(engine: Engine, name: str) -> TableDefinition:
     table = engine.find_table(name)
-    if table is None or table.status == "DELETING":
+    # A table being restored (CREATING) is not there yet for reads and writes, as in DynamoDB.
+    if table is None or table.status != "ACTIVE":
         raise ResourceNotFoundException()
     return table
+
+
+def refuse_while_creating(table: TableDefinition) -> None:
+    """DynamoDB's refusal to change a table that is still being created (a restore)."""
+    if table.status == "CREATING":
+        raise ResourceInUseException(
+            f"Attempt to change a resource which is still in use: Table {table.name} is being created"
+        )
 
 
 def check_item_size(item: Item, message: str = "Item size has exceeded the maximum allowed size") -> int:

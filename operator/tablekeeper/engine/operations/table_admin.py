@@ -34,6 +34,7 @@ from tablekeeper.engine.errors import (
 )
 from tablekeeper.engine.index_builds import start_index_work
 from tablekeeper.engine.operations.base import Operation, WireResult
+from tablekeeper.engine.operations.common import refuse_while_creating
 from tablekeeper.engine.operations.index_updates import (
     IndexUpdate,
     check_index_updates,
@@ -496,6 +497,7 @@ async def update_table(engine: Engine, request: UpdateTableRequest) -> WireResul
             "Requested resource not found: "
             f"Table: {engine.resolve_name(request.table_name)} not found"
         )
+    refuse_while_creating(table)
     last_sequence = engine.reader(table).stats().last_sequence if request.stream else 0
     updated = plan_update(table, request, engine.clock(), last_sequence)
     if updated != table:

@@ -14,13 +14,13 @@ from typing import Any
 
 from tablekeeper.engine.engine import Engine
 from tablekeeper.engine.errors import (
-    LimitExceededException,
     ResourceInUseException,
     ResourceNotFoundException,
     ValidationException,
 )
 from tablekeeper.engine.keys import KeyAttribute, KeySchema
 from tablekeeper.engine.operations.base import Operation, WireResult
+from tablekeeper.engine.operations.common import refuse_while_creating
 from tablekeeper.engine.operations.index_specs import (
     IndexSpec,
     build_create_indexes,
@@ -38,7 +38,6 @@ from tablekeeper.engine.tables import (
     new_stream_label,
 )
 
-MAX_TABLES = 2500
 _INVALID = "One or more parameter values were invalid: "
 STREAM_VIEW_TYPES = ("OLD_IMAGE", "KEYS_ONLY", "NEW_AND_OLD_IMAGES", "NEW_IMAGE")
 
@@ -236,10 +235,7 @@ async def create_table(engine: Engine, request: CreateTableRequest) -> WireResul
     name = engine.resolve_name(request.table_name)
     if engine.catalog.get(name) is not None:
         raise ResourceInUseException(f"Table already exists: {name}")
-    if len(engine.catalog.names()) >= MAX_TABLES:
-        raise LimitExceededException(
-            f"Subscriber limit exceeded: Only {MAX_TABLES} tables can be created per account"
-        )
+    engine.check_table_quota()
     now = engine.clock()
     if stream is not None:
         stream = StreamSpec(True, stream.view_type, new_stream_label(now))
@@ -310,6 +306,7 @@ async def delete_table(engine: Engine, request: TableNameRequest) -> WireResult:
         raise ResourceNotFoundException(
             f"Requested resource not found: Table: {engine.resolve_name(request.table_name)} not found"
         )
+    refuse_while_creating(table)
     if table.deletion_protection:
         raise ValidationException(
             "Resource cannot be deleted as it is currently protected against deletion. "

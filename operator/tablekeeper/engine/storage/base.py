@@ -31,7 +31,7 @@ so callers never say whether an entry existed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -207,5 +207,25 @@ class Storage(Protocol):
         ...
 
     def reader(self, table: str) -> Reader: ...
+
+    def bulk_load(
+        self,
+        table: str,
+        entries: Iterable[tuple[str, bytes, bytes]],
+        item_size: Callable[[bytes], int],
+        progress: Callable[[int], None] | None = None,
+    ) -> Awaitable[TableStats]:
+        """Fill a new, empty table that no write touches meanwhile (a restore).
+
+        ``entries`` yields (space, key, value) and is consumed on a worker
+        thread, so it may be slow (read a vault).  Items count toward the
+        table's item count and ``item_size(value)`` toward its size; other
+        spaces are counted as writes count them.  Nothing goes into the change
+        log.  ``progress`` gets the entries loaded so far, from that thread.
+        Returns the table's stats once everything is durable.  If it raises
+        (the entries' own error, or StorageError), the table holds a part:
+        drop it.
+        """
+        ...
 
     def close(self) -> None: ...

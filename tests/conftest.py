@@ -63,10 +63,12 @@ def make_client(endpoint: str, service: str = "dynamodb", **kwargs: object):  # 
     return boto3.client(service, **options)
 
 
-def start_engine(data_dir: Path, *extra: str, port: int = 0) -> EngineProcess:
+def start_engine(
+    data_dir: Path, *extra: str, port: int = 0, env: dict[str, str] | None = None
+) -> EngineProcess:
     args = [sys.executable, "-m", "tablekeeper", "engine", "--data", str(data_dir),
             "--port", str(port), *extra]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env=env)
     assert process.stdout is not None

@@ -9,18 +9,19 @@ serves them through its extension seam (:func:`backup_extension`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from tablekeeper.engine.engine import Engine
-from tablekeeper.engine.errors import SerializationException, ValidationException
+from tablekeeper.engine.errors import InternalServerError, SerializationException, ValidationException
 from tablekeeper.engine.extensions import Extension
 from tablekeeper.engine.operations.base import Operation, WireResult
 from tablekeeper.engine.operations.index_specs import parse_index_specs
 from tablekeeper.engine.operations.tables import parse_throughput
 from tablekeeper.engine.shapes import TABLE_NAME_PATTERN, Members
 from tablekeeper.vault.catalog import Vault
+from tablekeeper.vault.errors import VaultError
 from tablekeeper.vault.records import BackupRecords
 from tablekeeper.vault.restore import Overrides
 from tablekeeper.vault.service import BackupService
@@ -139,6 +140,22 @@ def _sse(wire: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
 # --- execution -------------------------------------------------------------------------------
 
 
+Execute = Callable[[Engine, Any], Awaitable[WireResult]]
+
+
+def _vault_errors(execute: Execute) -> Execute:
+    """A vault that cannot be read (unreachable, wrong key, damaged) is the service's failure:
+    InternalServerError, with the vault's own "verb object: cause" rather than a generic text."""
+
+    async def guarded(engine: Engine, request: Any) -> WireResult:
+        try:
+            return await execute(engine, request)
+        except VaultError as error:
+            raise InternalServerError(str(error)) from error
+
+    return guarded
+
+
 def _operations(service: BackupService) -> Mapping[str, Operation]:
     async def create_backup(engine: Engine, request: CreateBackupRequest) -> WireResult:
         view = await service.create(request.table_name, request.backup_name)
@@ -159,15 +176,14 @@ def _operations(service: BackupService) -> Mapping[str, Operation]:
         description = await service.restore(request.backup_arn, request.target_table_name, request.overrides)
         return WireResult({"TableDescription": description})
 
-    return {
-        "CreateBackup": Operation("CreateBackup", parse_create_backup, create_backup),
-        "DescribeBackup": Operation("DescribeBackup", parse_backup_arn, describe_backup),
-        "DeleteBackup": Operation("DeleteBackup", parse_backup_arn, delete_backup),
-        "ListBackups": Operation("ListBackups", parse_list_backups, list_backups),
-        "RestoreTableFromBackup": Operation(
-            "RestoreTableFromBackup", parse_restore_from_backup, restore_from_backup
-        ),
-    }
+    served = (
+        Operation("CreateBackup", parse_create_backup, create_backup),
+        Operation("DescribeBackup", parse_backup_arn, describe_backup),
+        Operation("DeleteBackup", parse_backup_arn, delete_backup),
+        Operation("ListBackups", parse_list_backups, list_backups),
+        Operation("RestoreTableFromBackup", parse_restore_from_backup, restore_from_backup),
+    )
+    return {op.name: Operation(op.name, op.parse, _vault_errors(op.execute)) for op in served}
 
 
 def list_page(views: list[Any], request: ListBackupsRequest, resolve: Callable[[str], str]) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from tablekeeper.vault import format as fmt
 from tablekeeper.vault.backup import BackupWriter
 from tablekeeper.vault.catalog import Vault
 from tablekeeper.vault.errors import VaultError
-from tablekeeper.vault.format import BackupAborted, BackupManifest, BackupNotFound
+from tablekeeper.vault.format import BackupAborted, BackupDamaged, BackupManifest, BackupNotFound
 from tablekeeper.vault.records import CREATING, FAILED, BackupRecords, PendingBackup
 from tablekeeper.vault.restore import Overrides, plan_target, run_restore
 
@@ -297,7 +297,7 @@ class BackupService:
                     manifest = self.vault.load_manifest(backup_id, "list")
                 except BackupNotFound:
                     continue
-                except VaultError as error:  # damaged: `tablekeeper backup verify` reports it
+                except BackupDamaged as error:  # `tablekeeper backup verify` reports it
                     log.warning("list backups: skipping %s: %s", backup_id, error)
                     continue
                 self._manifests[backup_id] = manifest

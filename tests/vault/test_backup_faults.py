@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import stat
@@ -119,6 +120,11 @@ def test_an_unreachable_bucket_fails_the_backup_with_its_reason_and_never_the_ta
         with pytest.raises(ClientError) as error:  # a listing without the vault's part would mislead
             ddb.list_backups(TableName=table)
         assert "could not connect" in error.value.response["Error"]["Message"]
+        listed = _cli("backup", "list", "--vault", "file://" + str(tmp_path / "elsewhere"),
+                      "--vault-key-file", str(key_file), "--data", str(tmp_path / "data"), "--output", "json")
+        assert listed.returncode == 0, listed.stderr
+        (failed,) = json.loads(listed.stdout)["Backups"]
+        assert failed["Status"] == "FAILED" and "could not connect" in failed["Problem"]
         deleted = ddb.delete_backup(BackupArn=details["BackupArn"])  # a failed backup can be cleared
         assert deleted["BackupDescription"]["BackupDetails"]["BackupStatus"] == "DELETED"
     finally:
@@ -127,8 +133,6 @@ def test_an_unreachable_bucket_fails_the_backup_with_its_reason_and_never_the_ta
 
 def _keep_raw(http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
     """botocore drops members its model does not know; keep the raw body for the test."""
-    import json
-
     parsed["raw"] = json.loads(http_response.content)["BackupDescription"]
 
 

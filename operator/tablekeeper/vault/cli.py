@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from tablekeeper.vault.catalog import Progress, Vault
+from tablekeeper.vault.catalog import BackupSummary, Progress, Vault
 from tablekeeper.vault.errors import VaultError
 from tablekeeper.vault.format import BackupManifest
 
@@ -35,6 +35,9 @@ def add_backup_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
 
     p = commands.add_parser("list", help="list the backups in a vault, oldest first")
     _vault_options(p)
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="also list the backups an engine on this data directory is writing or failed "
+                   "to write (they are not in the vault)")
     p.set_defaults(func=_run(_list))
 
     p = commands.add_parser("describe", help="show one backup: table, definition, counts, sizes")
@@ -112,6 +115,8 @@ def _run(command: Command) -> Callable[[argparse.Namespace], int]:
 
 def _list(args: argparse.Namespace, vault: Vault, out: TextIO) -> int:
     backups = vault.list_backups()
+    if args.data:
+        backups = sorted([*backups, *_pending(args.data)], key=lambda b: (b.created, b.backup_id))
     if args.output == "json":
         _json(out, {"Vault": vault.url, "Backups": [b.to_json() for b in backups]})
         return 0
@@ -128,6 +133,29 @@ def _list(args: argparse.Namespace, vault: Vault, out: TextIO) -> int:
     if not backups:
         print(f"no backups in {vault.url}", file=out)
     return 0
+
+
+def _pending(data_dir: str) -> list[BackupSummary]:
+    from pathlib import Path
+
+    from tablekeeper.engine.storage.base import StorageError
+    from tablekeeper.engine.tables import TableDefinition
+    from tablekeeper.vault.records import read_pending
+
+    try:
+        records = read_pending(Path(data_dir))
+    except StorageError as error:
+        raise VaultError(str(error)) from error
+    summaries = []
+    for record in records:
+        table = TableDefinition.from_json(record.definition)
+        summaries.append(BackupSummary(
+            record.backup_id, record.status, record.created, name=record.name,
+            backup_type=record.backup_type, table_name=table.name, table_arn=table.arn,
+            table_id=table.table_id, sequence=record.sequence, item_count=record.item_count,
+            problem=record.reason or None,
+        ))
+    return summaries
 
 
 def describe_json(manifest: BackupManifest) -> dict[str, Any]:

@@ -47,6 +47,29 @@ class PendingBackup:
     reason: str = ""
 
 
+def _record(row: tuple) -> PendingBackup:  # type: ignore[type-arg]
+    return PendingBackup(
+        backup_id=row[0], status=row[1], reason=row[2], name=row[3], backup_type=row[4],
+        created=row[5], definition=row[6], item_count=row[7], size_bytes=row[8], sequence=row[9],
+    )
+
+
+def read_pending(directory: Path) -> list[PendingBackup]:
+    """An engine's CREATING and FAILED backups, read-only (the engine may be running)."""
+    path = directory / "backups.db"
+    if not path.exists():
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return sorted((_record(row) for row in conn.execute("SELECT * FROM backups")),
+                          key=lambda record: record.backup_id)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StorageError(f"read backups of {directory}: {exc}") from exc
+
+
 class BackupRecords:
     """``DATA/backups.db``: each change is one small synchronous, fsynced transaction."""
 
@@ -57,11 +80,7 @@ class BackupRecords:
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute(_SCHEMA)
         self._pending: dict[str, PendingBackup] = {
-            row[0]: PendingBackup(
-                backup_id=row[0], status=row[1], reason=row[2], name=row[3], backup_type=row[4],
-                created=row[5], definition=row[6], item_count=row[7], size_bytes=row[8], sequence=row[9],
-            )
-            for row in self._conn.execute("SELECT * FROM backups")
+            row[0]: _record(row) for row in self._conn.execute("SELECT * FROM backups")
         }
 
     def interrupted(self, reason: str) -> list[PendingBackup]:

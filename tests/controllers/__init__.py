@@ -1,0 +1,1 @@
+"""Tests of the operator's pure decisions: plain values and a fixed clock, no cluster."""

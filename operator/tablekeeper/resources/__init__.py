@@ -1,0 +1,116 @@
+"""The custom resources of tablekeeper.io/v1alpha1: pydantic models, the one source of truth.
+
+Pure models: nothing here imports kopf, the engine or the vault.  Each kind
+has a module (its spec, status and ``ResourceKind``); ``kinds`` lists them,
+``crds`` turns them into CustomResourceDefinitions (``hack/gen-crds``).
+"""
+
+from tablekeeper.resources.backup import (
+    Backup,
+    BackupPhase,
+    BackupSpec,
+    BackupState,
+    BackupStatus,
+    DeletionPolicy,
+)
+from tablekeeper.resources.common import (
+    API_VERSION,
+    GROUP,
+    PLAN_LABEL,
+    PLAN_RULE_LABEL,
+    VERSION,
+    Condition,
+    ConditionStatus,
+    ConditionType,
+    LabelSelector,
+    LocalObjectReference,
+    ObjectMeta,
+    Resource,
+    ResourceKind,
+    Status,
+)
+from tablekeeper.resources.kinds import KINDS, kind_named, parse
+from tablekeeper.resources.pitr import PitrConfig, PitrConfigSpec, PitrConfigStatus, PitrPhase
+from tablekeeper.resources.plan import (
+    BackupPlan,
+    BackupPlanSpec,
+    BackupPlanStatus,
+    BackupRule,
+    PlanPhase,
+    RuleStatus,
+    TableSelection,
+)
+from tablekeeper.resources.restore import (
+    Restore,
+    RestorePhase,
+    RestoreSource,
+    RestoreSourceType,
+    RestoreSpec,
+    RestoreStatus,
+    RestoreTarget,
+)
+from tablekeeper.resources.table import (
+    BillingMode,
+    Durability,
+    DynamoDBTableStatus,
+    Table,
+    TablePhase,
+    TableSpec,
+    TableStatus,
+)
+from tablekeeper.resources.vault import BackupVault, BackupVaultSpec, BackupVaultStatus, VaultPhase
+
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "KINDS",
+    "PLAN_LABEL",
+    "PLAN_RULE_LABEL",
+    "VERSION",
+    "Backup",
+    "BackupPhase",
+    "BackupPlan",
+    "BackupPlanSpec",
+    "BackupPlanStatus",
+    "BackupRule",
+    "BackupSpec",
+    "BackupState",
+    "BackupStatus",
+    "BackupVault",
+    "BackupVaultSpec",
+    "BackupVaultStatus",
+    "BillingMode",
+    "Condition",
+    "ConditionStatus",
+    "ConditionType",
+    "DeletionPolicy",
+    "Durability",
+    "DynamoDBTableStatus",
+    "LabelSelector",
+    "LocalObjectReference",
+    "ObjectMeta",
+    "PitrConfig",
+    "PitrConfigSpec",
+    "PitrConfigStatus",
+    "PitrPhase",
+    "PlanPhase",
+    "Resource",
+    "ResourceKind",
+    "Restore",
+    "RestorePhase",
+    "RestoreSource",
+    "RestoreSourceType",
+    "RestoreSpec",
+    "RestoreStatus",
+    "RestoreTarget",
+    "RuleStatus",
+    "Status",
+    "Table",
+    "TablePhase",
+    "TableSelection",
+    "TableSpec",
+    "TableStatus",
+    "VaultPhase",
+    "kind_named",
+    "parse",
+]

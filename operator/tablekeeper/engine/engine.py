@@ -59,6 +59,8 @@ class Engine:
         self.catalog = Catalog(config.data_dir)
         self.storage = SqliteStorage(config.data_dir, config.durability, measure=measure_entry)
         self._remove_orphans()
+        # name -> (table id -> the lowest log sequence number it still needs, or None)
+        self._log_holds: dict[str, Callable[[str], int | None]] = {}
 
     def _remove_orphans(self) -> None:
         """Drop table files whose catalog entry is gone (a crash during DeleteTable)."""
@@ -86,6 +88,15 @@ class Engine:
         if table is None:
             raise ResourceNotFoundException(message)
         return table
+
+    def hold_log(self, name: str, floor: Callable[[str], int | None]) -> None:
+        """Keep log records that ``floor(table_id)`` says are still needed from being trimmed."""
+        self._log_holds[name] = floor
+
+    def log_floor(self, table_id: str) -> int | None:
+        """The lowest sequence number any holder still needs for the table, or None."""
+        floors = [f for f in (hold(table_id) for hold in self._log_holds.values()) if f is not None]
+        return min(floors) if floors else None
 
     def check_table_quota(self) -> None:
         """DynamoDB's refusal of one table more than the account's quota."""

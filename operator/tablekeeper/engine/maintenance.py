@@ -2,8 +2,8 @@
 
 The change log keeps 24 hours of records, DynamoDB Streams' retention; older
 records are deleted in small batches so that trimming never holds the writer
-for long.  (Point-in-time recovery will add its own floor: records not yet
-archived are never trimmed.)
+for long.  A record someone still needs (``Engine.log_floor``: the PITR
+archiver's records not yet in the vault) is never trimmed, however old.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ async def trim_logs(engine: Engine, retention_ms: int = LOG_RETENTION_MS) -> int
     cutoff = engine.now_ms() - retention_ms
     removed = 0
     for table in engine.catalog.all():
+        floor = engine.log_floor(table.table_id)
         while True:
-            def trim(txn: WriteTxn, table_id: str = table.table_id) -> int:
-                return txn.trim_log(table_id, cutoff, TRIM_BATCH)
+            def trim(txn: WriteTxn, table_id: str = table.table_id, keep: int | None = floor) -> int:
+                return txn.trim_log(table_id, cutoff, TRIM_BATCH, keep_from=keep)
 
             try:
                 count = await engine.storage.write(trim)

@@ -404,7 +404,7 @@ async def _restore(args: argparse.Namespace, vault: Vault) -> dict[str, Any]:
     from tablekeeper.engine.loading import TableExists, begin_restore
     from tablekeeper.engine.operations.tables import describe
     from tablekeeper.engine.tables import RestoreSummary, TableDefinition
-    from tablekeeper.vault.restore import Overrides, plan_target, run_restore
+    from tablekeeper.vault.restore import Overrides, backup_items, plan_target, run_restore
 
     manifest = vault.load_manifest(args.backup, "restore")
     engine = Engine(EngineConfig(Path(args.data)))
@@ -425,7 +425,9 @@ async def _restore(args: argparse.Namespace, vault: Vault) -> dict[str, Any]:
             def progress(done: int) -> None:
                 bar.update(Progress(done, None, "rows"))
 
-            done = await run_restore(engine, vault, table, manifest, progress)
+            done = await run_restore(engine, table, backup_items(vault, manifest),
+                                     f"restore backup {manifest.backup_id}",
+                                     expected_items=manifest.item_count, progress=progress)
         return describe(engine, done)
     finally:
         engine.close()

@@ -63,12 +63,16 @@ KIND_MAP: Final = b"A"
 KIND_INDEX: Final = b"I"
 KIND_PACK: Final = b"P"
 KIND_TOMBSTONE: Final = b"T"
+KIND_SEGMENT: Final = b"S"  # PITR: a run of change-log records (tablekeeper.vault.pitr_format)
+KIND_SETTINGS: Final = b"W"  # PITR: a table's window settings
 KIND_NAMES: Final = {
     KIND_MANIFEST: "manifest",
     KIND_MAP: "map",
     KIND_INDEX: "index",
     KIND_PACK: "pack",
     KIND_TOMBSTONE: "tombstone",
+    KIND_SEGMENT: "log segment",
+    KIND_SETTINGS: "PITR settings",
 }
 
 MANIFESTS: Final = "manifests/"

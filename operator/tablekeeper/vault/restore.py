@@ -109,8 +109,10 @@ def plan_target(
 
 def _indexes(source: TableDefinition, overrides: Overrides, billing: str) -> tuple:  # type: ignore[type-arg]
     """The backup's indexes (as they are now: ACTIVE), with overridden kinds replaced whole."""
+    on_demand = billing == "PAY_PER_REQUEST"  # an on-demand table's global indexes have no throughput
     kept = [
-        replace(index, status="ACTIVE", backfilling=False)
+        replace(index, status="ACTIVE", backfilling=False,
+                throughput=Throughput() if on_demand and not index.local else index.throughput)
         for index in source.indexes
         if index.status != "DELETING"
         and not (index.local and overrides.local_indexes is not None)
@@ -135,43 +137,45 @@ def _indexes(source: TableDefinition, overrides: Overrides, billing: str) -> tup
 
 async def run_restore(
     engine: Engine,
-    vault: Vault,
     table: TableDefinition,
-    manifest: BackupManifest,
+    items: Callable[[], Iterator[tuple[bytes, bytes]]],
+    what: str,
+    *,
+    expected_items: int | None = None,
     progress: Callable[[int], None] | None = None,
     stopping: threading.Event | None = None,
 ) -> TableDefinition:
-    """Fill ``table`` (registered by ``loading.begin_restore``) from the backup; then ACTIVE.
+    """Fill ``table`` (registered by ``loading.begin_restore``) with ``items()``; then ACTIVE.
 
-    On any failure the table is removed and the error re-raised.  Every
-    object is verified as it is read and the item stream's digest at its end
-    (``vault.reader``), so a damaged backup fails here, before ACTIVE.  When
-    ``stopping`` is set (the engine is shutting down) the load gives up and
-    the table stays CREATING, for ``BackupService.resume_restores``.
+    ``items`` is called on the loading thread, never the event loop's, so it
+    may read a vault.  On any failure the table is removed and the error
+    re-raised: a backup's objects are verified as they are read (and the
+    item stream's digest at its end), so damage fails here, before ACTIVE.
+    When ``stopping`` is set (the engine is shutting down) the load gives up
+    and the table stays CREATING, to be restored again at the next start.
     """
-    backup_id = manifest.backup_id
 
-    def items() -> Iterator[tuple[bytes, bytes]]:
-        # A generator: the vault is first read on the loading thread, never the loop's.
-        for count, pair in enumerate(vault.read_items(backup_id)):
+    def checked() -> Iterator[tuple[bytes, bytes]]:
+        for count, pair in enumerate(items()):
             if stopping is not None and count % 1024 == 0 and stopping.is_set():
-                raise Stopped(f"restore backup {backup_id}: the engine is stopping")
+                raise Stopped(f"{what}: the engine is stopping")
             yield pair
 
     try:
-        stats = await load_items(engine, table, items(), progress)
-        if stats.item_count != manifest.item_count:
-            raise VaultError(
-                f"restore backup {backup_id}: read {stats.item_count} items, the manifest says "
-                f"{manifest.item_count}"
-            )
+        stats = await load_items(engine, table, checked(), progress)
+        if expected_items is not None and stats.item_count != expected_items:
+            raise VaultError(f"{what}: read {stats.item_count} items, expected {expected_items}")
     except (asyncio.CancelledError, Stopped):
         raise  # shutdown: the table stays CREATING and the restore starts again at the next start
     except Exception as error:
-        log.error("restore of backup %s into table %s failed, removing the table: %s",
-                  backup_id, table.name, error)
+        log.error("%s failed, removing table %s: %s", what, table.name, error)
         await abandon_restore(engine, table)
         raise
     done = finish_restore(engine, table)
-    log.info("restored backup %s into table %s: %d items", backup_id, table.name, stats.item_count)
+    log.info("%s: table %s ACTIVE with %d items", what, table.name, stats.item_count)
     return done
+
+
+def backup_items(vault: Vault, manifest: BackupManifest) -> Callable[[], Iterator[tuple[bytes, bytes]]]:
+    """A backup's items, for ``run_restore``."""
+    return lambda: vault.read_items(manifest.backup_id)

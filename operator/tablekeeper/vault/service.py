@@ -23,7 +23,7 @@ import contextlib
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,7 +43,7 @@ from tablekeeper.vault.catalog import Vault
 from tablekeeper.vault.errors import VaultError
 from tablekeeper.vault.format import BackupAborted, BackupDamaged, BackupManifest, BackupNotFound
 from tablekeeper.vault.records import CREATING, FAILED, BackupRecords, PendingBackup
-from tablekeeper.vault.restore import Overrides, plan_target, run_restore
+from tablekeeper.vault.restore import Overrides, backup_items, plan_target, run_restore
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,42 @@ def _throughput(described: dict[str, Any]) -> dict[str, Any]:
             "WriteCapacityUnits": described["WriteCapacityUnits"]}
 
 
+def write_snapshot(
+    vault: Vault,
+    snapshot: Reader,
+    stack: contextlib.ExitStack,
+    record: PendingBackup,
+    annotations: dict[str, str],
+    stopping: threading.Event,
+    clock: Callable[[], float],
+) -> BackupManifest:
+    """Write a pinned snapshot's items as a backup (on a worker thread); closes ``stack`` after.
+
+    Gives up (``BackupAborted``) when ``stopping`` is set: the engine is shutting down.
+    """
+    what = f"write backup {record.backup_id}"
+    with stack, BackupWriter(
+        vault, record.backup_id, record.definition, record.sequence, record.created,
+        name=record.name, backup_type=record.backup_type, annotations=annotations,
+        expected_items=record.item_count, clock=clock,
+    ) as writer:
+        for count, (key, item) in enumerate(snapshot.range(None, None, space=ITEMS)):
+            if count % 1024 == 0 and stopping.is_set():
+                raise BackupAborted(f"{what}: the engine is stopping")
+            writer.add(key, item)
+        return writer.finish()
+
+
+def pin_snapshot(engine: Engine, table: TableDefinition) -> tuple[Reader, contextlib.ExitStack]:
+    """A read snapshot of the table as of now, held open until the stack closes."""
+    stack = contextlib.ExitStack()
+    try:
+        return stack.enter_context(engine.reader(table).snapshot()), stack
+    except BaseException:
+        stack.close()
+        raise
+
+
 def backup_id_of_arn(arn: str) -> str | None:
     """The backup id an ARN names (``<table arn>/backup/<id>``), None if it names none."""
     _, found, backup_id = arn.rpartition("/backup/")
@@ -194,8 +230,7 @@ class BackupService:
                 "The backup is either being created, deleted or restored to a table."
             )
         now = engine.clock()
-        stack = contextlib.ExitStack()
-        snapshot = stack.enter_context(engine.reader(table).snapshot())  # the backup's moment
+        snapshot, stack = pin_snapshot(engine, table)  # the backup's moment
         try:
             stats = snapshot.stats()
             record = PendingBackup(
@@ -213,7 +248,10 @@ class BackupService:
 
     async def _write(self, record: PendingBackup, snapshot: Reader, stack: contextlib.ExitStack) -> None:
         try:
-            manifest = await asyncio.to_thread(self._materialize, record, snapshot, stack)
+            manifest = await asyncio.to_thread(
+                write_snapshot, self.vault, snapshot, stack, record,
+                {TABLE_SIZE_ANNOTATION: str(record.size_bytes)}, self._stopping, self.engine.clock,
+            )
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -228,29 +266,6 @@ class BackupService:
             log.info("backup %s available: %d items", record.backup_id, manifest.item_count)
         finally:
             self._writing.pop(record.backup_id, None)
-
-    def _materialize(
-        self, record: PendingBackup, snapshot: Reader, stack: contextlib.ExitStack
-    ) -> BackupManifest:
-        with stack:
-            annotations = {TABLE_SIZE_ANNOTATION: str(record.size_bytes)}
-            with BackupWriter(
-                self.vault, record.backup_id, record.definition, record.sequence, record.created,
-                name=record.name, backup_type=record.backup_type, annotations=annotations,
-                expected_items=record.item_count, clock=self.engine.clock,
-            ) as writer:
-                for key, item in self._until_stopped(snapshot.range(None, None, space=ITEMS),
-                                                     f"write backup {record.backup_id}"):
-                    writer.add(key, item)
-                return writer.finish()
-
-    def _until_stopped(
-        self, pairs: Iterator[tuple[bytes, bytes]], what: str
-    ) -> Iterator[tuple[bytes, bytes]]:
-        for count, pair in enumerate(pairs):
-            if count % 1024 == 0 and self._stopping.is_set():
-                raise BackupAborted(f"{what}: the engine is stopping")
-            yield pair
 
     # --- read ---------------------------------------------------------------------------
 
@@ -353,7 +368,9 @@ class BackupService:
     async def _restore(self, table: TableDefinition, manifest: BackupManifest) -> None:
         key = f"{manifest.backup_arn}|{table.table_id}"
         with contextlib.suppress(Exception):  # run_restore logged it and removed the table
-            await run_restore(self.engine, self.vault, table, manifest, stopping=self._stopping)
+            await run_restore(self.engine, table, backup_items(self.vault, manifest),
+                              f"restore backup {manifest.backup_id}", expected_items=manifest.item_count,
+                              stopping=self._stopping)
         self._restoring.pop(key, None)
 
     async def resume_restores(self) -> None:

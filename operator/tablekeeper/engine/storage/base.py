@@ -145,11 +145,12 @@ class WriteTxn(Protocol):
         """
         ...
 
-    def trim_log(self, table: str, before_ms: int, limit: int) -> int:
+    def trim_log(self, table: str, before_ms: int, limit: int, keep_from: int | None = None) -> int:
         """Delete up to ``limit`` of the oldest log records timestamped before ``before_ms``.
 
-        Stops at the first record that is not old enough, so the log always
-        stays a contiguous run of sequence numbers.  Returns how many went.
+        Stops at the first record that is not old enough, or whose sequence
+        number is ``keep_from`` or more (someone still needs it), so the log
+        always stays a contiguous run of sequence numbers.  Returns how many went.
         """
         ...
 

@@ -31,7 +31,9 @@ import contextlib
 import enum
 import logging
 import os
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -289,12 +291,12 @@ class _Txn:
         tf.space_stats[space] = SpaceStats(entries, size)
         tf.dirty_spaces.add(space)
 
-    def trim_log(self, table: str, before_ms: int, limit: int) -> int:
+    def trim_log(self, table: str, before_ms: int, limit: int, keep_from: int | None = None) -> int:
         tf = self._file(table)
         rows = tf.writer.execute("SELECT seq, ts FROM log ORDER BY seq LIMIT ?", (limit,)).fetchall()
         last = None
         for seq, ts in rows:
-            if ts >= before_ms:
+            if ts >= before_ms or (keep_from is not None and seq >= keep_from):
                 break
             last = seq
         if last is None:
@@ -316,6 +318,46 @@ class _Txn:
 class _Batch:
     number: int
     files: dict[str, _TableFile] = field(default_factory=dict)
+
+
+_Outcome = tuple[dict[str, StorageError] | None, BaseException | None]
+
+
+class _Committer:
+    """The thread that commits batches, handing each outcome straight back to the loop.
+
+    Lighter than an executor (no futures to chain): the loop learns of a commit
+    in its next iteration, and the thread needs the interpreter lock only to
+    start the COMMIT and to hand back its outcome.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="storage-commit", daemon=True)
+        self._thread.start()
+
+    def submit(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        commit: Callable[[], dict[str, StorageError]],
+        done: Callable[[_Outcome], None],
+    ) -> None:
+        self._jobs.put((loop, commit, done))
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, commit, done = job
+            try:
+                outcome: _Outcome = (commit(), None)
+            except BaseException as exc:  # handed to the loop, which fails the batch
+                outcome = (None, exc)
+            with contextlib.suppress(RuntimeError):  # that loop is closed
+                loop.call_soon_threadsafe(done, outcome)
+
+    def shutdown(self) -> None:
+        """Stop after the commit in flight, if any."""
+        self._jobs.put(None)
+        self._thread.join()
 
 
 class _Reader:
@@ -423,9 +465,7 @@ class SqliteStorage:
             self._open_file(path.stem)
         self._batch_number = self._recover()
         # Only commits (the fsync) leave the event loop's thread: see _pump.
-        self._committer = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="storage-commit"
-        )
+        self._committer = _Committer()
         self._checkpointer = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="storage-checkpoint"
         )
@@ -577,28 +617,32 @@ class SqliteStorage:
             self._finish([(request, None, error) for request in requests], {})
             self._schedule_pump(loop)
             return
+        staged = self._stage_counters(batch, redo)
         if not batch.files:
-            self._finish(outcomes, {})
+            self._finish(outcomes, staged)
             self._schedule_pump(loop)
             return
         self._committing = True
-        commit = loop.run_in_executor(self._committer, self._commit, batch, redo)
-        commit.add_done_callback(lambda done: self._committed(loop, batch, outcomes, done))
+        self._committer.submit(
+            loop,
+            lambda: self._commit(batch, redo),
+            lambda outcome: self._committed(loop, batch, outcomes, staged, outcome),
+        )
 
     def _committed(
         self,
         loop: asyncio.AbstractEventLoop,
         batch: _Batch,
         outcomes: list[tuple[_Request, Any, BaseException | None]],
-        done: asyncio.Future[dict[str, StorageError]],
+        staged: dict[str, StorageError],
+        outcome: _Outcome,
     ) -> None:
         self._committing = False
-        try:
-            failed = done.result()
-        except BaseException as exc:
-            log.exception("storage: commit failed")
-            failed = {table: StorageError(f"commit: {exc}") for table in batch.files}
-        self._finish(outcomes, failed)
+        failed, error = outcome
+        if failed is None:
+            log.error("storage: commit failed", exc_info=error)
+            failed = {table: StorageError(f"commit: {error}") for table in batch.files}
+        self._finish(outcomes, {**staged, **failed})
         self._schedule_pump(loop)
         for tf in batch.files.values():
             self._maybe_checkpoint(loop, tf)
@@ -694,16 +738,9 @@ class SqliteStorage:
                     failed[table] = error
                 return failed
         for table, tf in batch.files.items():
-            c = tf.counters
             try:
-                tf.writer.execute(
-                    "UPDATE meta SET item_count = ?, item_bytes = ?, last_seq = ?, last_batch = ?",
-                    (c.item_count, c.item_bytes, c.last_seq, batch.number),
-                )
-                self._write_space_stats(tf)
                 tf.writer.execute("COMMIT")
                 tf.in_batch = False
-                tf.dirty_spaces.clear()
                 if tf.finish_checkpoint:
                     # The concurrent checkpoint copied most of the WAL; copying the
                     # few frames written since, with no writer running, completes it,
@@ -720,6 +757,32 @@ class SqliteStorage:
                 for name in ("redo_ops", "redo_log", "redo_meta"):
                     self._redo.execute(f"DELETE FROM {name} WHERE batch = ?", (batch.number,))
                 self._redo.execute("PRAGMA synchronous=FULL")
+        return failed
+
+    def _stage_counters(self, batch: _Batch, redo: _Txn | None) -> dict[str, StorageError]:
+        """Write the counters of each table into its transaction, on the loop's thread.
+
+        Done here rather than by the committer, so that the committer's only
+        statement is the COMMIT.  A table that fails is rolled back and left out
+        of the batch (every table of a write to several tables: all or nothing).
+        """
+        failed: dict[str, StorageError] = {}
+        for table, tf in batch.files.items():
+            c = tf.counters
+            try:
+                tf.writer.execute(
+                    "UPDATE meta SET item_count = ?, item_bytes = ?, last_seq = ?, last_batch = ?",
+                    (c.item_count, c.item_bytes, c.last_seq, batch.number),
+                )
+                self._write_space_stats(tf)
+                tf.dirty_spaces.clear()
+            except sqlite3.Error as exc:
+                log.error("commit table %s failed: %s", table, exc)
+                failed[table] = StorageError(f"commit table {table}: {exc}")
+        if failed and redo is not None:
+            failed.update({table: next(iter(failed.values())) for table in batch.files})
+        for table in failed:
+            self._abort(batch.files.pop(table))
         return failed
 
     @staticmethod
@@ -918,7 +981,7 @@ class SqliteStorage:
 
     def close(self) -> None:
         self._stopping = True
-        self._committer.shutdown(wait=True)  # a commit in flight finishes first
+        self._committer.shutdown()  # a commit in flight finishes first
         self._checkpointer.shutdown(wait=True)
         error = StorageError("write: storage is closed")
         self._finish([(request, None, error) for request in self._queue], {})

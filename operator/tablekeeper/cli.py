@@ -15,6 +15,7 @@ def _engine_command(args: argparse.Namespace) -> int:
     from tablekeeper.vault.api import backup_extension
     from tablekeeper.vault.cli import engine_vault
     from tablekeeper.vault.errors import VaultError
+    from tablekeeper.vault.pitr_api import pitr_extension
 
     try:
         vault = engine_vault(args.data, args.vault, args.vault_key_file,
@@ -31,7 +32,7 @@ def _engine_command(args: argparse.Namespace) -> int:
         region=args.region,
         durability=Durability(args.durability),
         ttl_interval=args.ttl_interval,
-        extensions=(backup_extension(vault),),
+        extensions=(backup_extension(vault), pitr_extension(vault, args.pitr_interval)),
     )
     return run(options)
 
@@ -72,6 +73,9 @@ def _add_engine(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                    help="S3 endpoint of an s3:// vault (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
     p.add_argument("--vault-region", default=None,
                    help="S3 region of an s3:// vault (default: AWS_REGION / AWS_DEFAULT_REGION)")
+    p.add_argument("--pitr-interval", type=_positive_seconds, default=1.0, metavar="SECONDS",
+                   help="how often the change log of PITR-enabled tables is shipped to the vault "
+                   "(default 1)")
     p.set_defaults(func=_engine_command)
 
 

@@ -64,7 +64,7 @@ def _backup_arn(m: Members, name: str = "BackupArn", required: bool = True) -> s
     return m.string(name, required=required, min_len=37, max_len=1024)
 
 
-def _time(m: Members, name: str) -> float | None:
+def parse_time(m: Members, name: str) -> float | None:
     value = m.body.get(name)
     if value is None:
         return None
@@ -94,8 +94,8 @@ def parse_list_backups(body: dict[str, Any]) -> ListBackupsRequest:
     m = Members(body)
     table = m.table_name(required=False)
     limit = m.integer("Limit", minimum=1, maximum=100)
-    lower = _time(m, "TimeRangeLowerBound")
-    upper = _time(m, "TimeRangeUpperBound")
+    lower = parse_time(m, "TimeRangeLowerBound")
+    upper = parse_time(m, "TimeRangeUpperBound")
     start = _backup_arn(m, "ExclusiveStartBackupArn", required=False)
     backup_type = m.string("BackupType", enum=BACKUP_TYPES)
     m.done()
@@ -106,10 +106,8 @@ def parse_list_backups(body: dict[str, Any]) -> ListBackupsRequest:
     return ListBackupsRequest(table, limit, lower, upper, start, backup_type or "USER")
 
 
-def parse_restore_from_backup(body: dict[str, Any]) -> RestoreFromBackupRequest:
-    m = Members(body)
-    target = m.table_name("TargetTableName")
-    arn = _backup_arn(m)
+def parse_overrides(m: Members) -> Overrides:
+    """The overrides RestoreTableFromBackup and RestoreTableToPointInTime share."""
     billing = m.string("BillingModeOverride", enum=("PROVISIONED", "PAY_PER_REQUEST"))
     global_indexes = parse_index_specs(m, "GlobalSecondaryIndexOverride")
     local_indexes = parse_index_specs(m, "LocalSecondaryIndexOverride")
@@ -117,14 +115,18 @@ def parse_restore_from_backup(body: dict[str, Any]) -> RestoreFromBackupRequest:
     throughput = parse_throughput(m, "ProvisionedThroughputOverride", throughput_wire)
     sse_wire = m.mapping("SSESpecificationOverride")
     m.mapping("OnDemandThroughputOverride")  # accepted; on-demand limits are not enforced
+    sse = None if sse_wire is None else _sse(sse_wire)
+    return Overrides(billing, global_indexes, local_indexes, throughput, sse)
+
+
+def parse_restore_from_backup(body: dict[str, Any]) -> RestoreFromBackupRequest:
+    m = Members(body)
+    target = m.table_name("TargetTableName")
+    arn = _backup_arn(m)
+    overrides = parse_overrides(m)
     m.done()
     assert target is not None and arn is not None
-    sse = None
-    if sse_wire is not None:
-        sse = _sse(sse_wire)
-    return RestoreFromBackupRequest(
-        target, arn, Overrides(billing, global_indexes, local_indexes, throughput, sse)
-    )
+    return RestoreFromBackupRequest(target, arn, overrides)
 
 
 def _sse(wire: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
@@ -143,7 +145,7 @@ def _sse(wire: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
 Execute = Callable[[Engine, Any], Awaitable[WireResult]]
 
 
-def _vault_errors(execute: Execute) -> Execute:
+def vault_errors(execute: Execute) -> Execute:
     """A vault that cannot be read (unreachable, wrong key, damaged) is the service's failure:
     InternalServerError, with the vault's own "verb object: cause" rather than a generic text."""
 
@@ -183,7 +185,7 @@ def _operations(service: BackupService) -> Mapping[str, Operation]:
         Operation("ListBackups", parse_list_backups, list_backups),
         Operation("RestoreTableFromBackup", parse_restore_from_backup, restore_from_backup),
     )
-    return {op.name: Operation(op.name, op.parse, _vault_errors(op.execute)) for op in served}
+    return {op.name: Operation(op.name, op.parse, vault_errors(op.execute)) for op in served}
 
 
 def list_page(views: list[Any], request: ListBackupsRequest, resolve: Callable[[str], str]) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from tablekeeper.vault.backup import BackupWriter
 from tablekeeper.vault.catalog import Vault
 from tablekeeper.vault.errors import VaultError
 from tablekeeper.vault.format import BackupAborted, BackupDamaged, BackupManifest, BackupNotFound
+from tablekeeper.vault.pitr_format import BASE_TYPE
 from tablekeeper.vault.records import CREATING, FAILED, BackupRecords, PendingBackup
 from tablekeeper.vault.restore import Overrides, backup_items, plan_target, run_restore
 
@@ -279,7 +280,8 @@ class BackupService:
             else:
                 manifest = await self._manifest(backup_id)
                 view = None if manifest is None else BackupView.of_manifest(manifest)
-            if view is not None and view.arn == arn:
+            # A PITR base is the archive's, not a backup anyone lists or restores by ARN.
+            if view is not None and view.arn == arn and view.backup_type != BASE_TYPE:
                 return view
         raise BackupNotFoundException(f"Backup not found: {arn}")
 
@@ -330,7 +332,7 @@ class BackupService:
                 "There is another ongoing conflicting backup control plane operation on the table. "
                 "The backup is either being created, deleted or restored to a table."
             )
-        if any(task_arn == arn for task_arn in self._restoring):
+        if any(key.partition("|")[0] == arn for key in self._restoring):  # keys: "<arn>|<table id>"
             raise BackupInUseException(f"Backup is being restored to a table: {arn}")
         if view.status == FAILED:
             self.records.remove(view.backup_id)

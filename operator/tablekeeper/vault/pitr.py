@@ -1,0 +1,433 @@
+"""Point-in-time recovery of a running engine's tables: archiving, bases, window, restore.
+
+**Enabling** pins a read snapshot at once: it becomes the window's first
+base (an ordinary backup of type PITR, written in the background) and its
+sequence number is where archiving starts.  From then on the **archiver**
+ships every table's new change-log records to the vault at least once per
+``interval`` (a second by default), as immutable sealed segments
+(``pitr_format``); records not yet shipped are held back from the log's
+24-hour trim (``Engine.hold_log``).  LatestRestorableDateTime is the last
+time the archive was seen complete.  A new base is taken every
+``base_every`` seconds or ``base_records`` records, so a restore replays a
+bounded amount of log; bases and segments that no restore inside the window
+can need are pruned.
+
+**Restoring** to T plans from a listing of the vault (``pitr_plan``): the
+newest base taken at or before T and the segments after it; a gap is refused
+before the new table exists.  The base's items, with the replayed records'
+final images laid over them, are bulk-loaded into the new table.
+
+**Disabling** drops the window: the archive and bases are deleted.  A vault
+that cannot be reached only delays archiving: writes go on, records wait in
+the log, and DescribeContinuousBackups shows the lag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from tablekeeper.engine.engine import Engine
+from tablekeeper.engine.errors import (
+    InvalidRestoreTimeException,
+    PointInTimeRecoveryUnavailableException,
+    TableAlreadyExistsException,
+    TableNotFoundException,
+)
+from tablekeeper.engine.loading import TableExists, begin_restore
+from tablekeeper.engine.storage.base import StoredRecord
+from tablekeeper.engine.tables import RestoreSummary, TableDefinition, describe_table
+from tablekeeper.engine.values import load_item
+from tablekeeper.vault import format as fmt
+from tablekeeper.vault import pitr_format as pf
+from tablekeeper.vault.catalog import Vault
+from tablekeeper.vault.errors import ObjectExists, VaultError
+from tablekeeper.vault.format import BackupDamaged, BackupManifest
+from tablekeeper.vault.pitr_plan import Base, RestorePlan, earliest_restorable, plan_prune, plan_restore
+from tablekeeper.vault.pitr_state import PitrState, TablePitr
+from tablekeeper.vault.records import CREATING, PendingBackup
+from tablekeeper.vault.restore import Overrides, plan_target, run_restore
+from tablekeeper.vault.service import pin_snapshot, write_snapshot
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PERIOD_DAYS = 35
+SEGMENT_RECORDS = 10_000  # records per segment at most
+BASE_EVERY = 6 * 3600.0  # seconds between bases of a table
+BASE_RECORDS = 1_000_000  # or this many records since the last base, whichever first
+PRUNE_EVERY = 60.0
+
+
+class PitrService:
+    """PITR for one engine's tables in one vault; see the module docstring."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        vault: Vault,
+        state: PitrState,
+        *,
+        interval: float = 1.0,
+        base_every: float = BASE_EVERY,
+        base_records: int = BASE_RECORDS,
+    ) -> None:
+        self.engine = engine
+        self.vault = vault
+        self.state = state
+        self.interval = interval
+        self.base_every = base_every
+        self.base_records = base_records
+        self._stopping = threading.Event()
+        self._bases: dict[str, asyncio.Task[None]] = {}  # table id -> the base being written
+        self._restores: set[asyncio.Task[None]] = set()
+        self._pruned: dict[str, float] = {}
+        engine.hold_log("pitr", self._floor)
+
+    def _floor(self, table_id: str) -> int | None:
+        record = self.state.get(table_id)
+        return None if record is None or not record.enabled else record.archived_seq + 1
+
+    def _now_ms(self) -> int:
+        return self.engine.now_ms()
+
+    # --- the API ----------------------------------------------------------------------
+
+    def _table(self, name: str) -> TableDefinition:
+        table = self.engine.find_table(name)
+        if table is None or table.status != "ACTIVE":
+            raise TableNotFoundException(f"Table not found: {self.engine.resolve_name(name)}")
+        return table
+
+    def describe(self, table_name: str) -> dict[str, Any]:
+        """DescribeContinuousBackups' ContinuousBackupsDescription."""
+        table = self._table(table_name)
+        record = self.state.get(table.table_id)
+        if record is None or not record.enabled:
+            return {"ContinuousBackupsStatus": "ENABLED",
+                    "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"}}
+        pitr: dict[str, Any] = {"PointInTimeRecoveryStatus": "ENABLED",
+                                "RecoveryPeriodInDays": record.period_days}
+        earliest, latest = self._window(record)
+        if latest is not None:
+            pitr["EarliestRestorableDateTime"] = earliest / 1000
+            pitr["LatestRestorableDateTime"] = latest / 1000
+        return {"ContinuousBackupsStatus": "ENABLED", "PointInTimeRecoveryDescription": pitr}
+
+    def _window(self, record: TablePitr) -> tuple[int, int | None]:
+        latest = record.latest_ms
+        earliest = earliest_restorable(record.window_start_ms, record.period_days, self._now_ms())
+        if latest is not None:
+            earliest = min(earliest, latest)
+        return earliest, latest
+
+    def lag_seconds(self, table_id: str) -> float | None:
+        """How far the archive is behind now (None: PITR off or no base yet)."""
+        record = self.state.get(table_id)
+        if record is None or not record.enabled or record.latest_ms is None:
+            return None
+        return max(0.0, (self._now_ms() - record.latest_ms) / 1000)
+
+    async def update(self, table_name: str, enabled: bool, period_days: int | None) -> dict[str, Any]:
+        table = self._table(table_name)
+        record = self.state.get(table.table_id)
+        if not enabled:
+            if record is not None and record.enabled:
+                self.state.put(record.replace(enabled=False))
+                self._spawn(self._drop_archive(table.table_id))
+            return self.describe(table_name)
+        period = period_days or (record.period_days if record is not None and record.enabled
+                                 else DEFAULT_PERIOD_DAYS)
+        if record is not None and record.enabled:
+            if period != record.period_days:
+                self.state.put(record.replace(period_days=period))
+                self._pruned.pop(table.table_id, None)  # a shorter period trims at once
+                await self._write_settings(table.table_id)
+            return self.describe(table_name)
+        self._start_window(table, period)
+        return self.describe(table_name)
+
+    def _start_window(self, table: TableDefinition, period: int) -> None:
+        """A new window: the base as of now, and archiving from its sequence on."""
+        now_ms = self._now_ms()
+        snapshot, stack = pin_snapshot(self.engine, table)
+        try:
+            sequence = snapshot.stats().last_sequence
+            self.state.put(TablePitr(
+                table_id=table.table_id, table_name=table.name, table_arn=table.arn, enabled=True,
+                period_days=period, window_start_ms=now_ms, archived_seq=sequence,
+            ))
+        except BaseException:
+            stack.close()
+            raise
+        self._start_base(table, snapshot, stack, now_ms, first=True)
+
+    # --- bases ------------------------------------------------------------------------
+
+    def _start_base(
+        self, table: TableDefinition, snapshot: Any, stack: Any, now_ms: int, first: bool
+    ) -> None:
+        stats = snapshot.stats()
+        record = PendingBackup(
+            backup_id=fmt.new_backup_id(now_ms / 1000), status=CREATING, name=f"{table.name}$PITR",
+            backup_type=pf.BASE_TYPE, created=now_ms / 1000, definition=table.to_json(),
+            item_count=stats.item_count, size_bytes=stats.item_bytes, sequence=stats.last_sequence,
+        )
+        annotations = {pf.BASE_TABLE_ANNOTATION: table.table_id}
+        task = asyncio.get_running_loop().create_task(
+            self._write_base(table.table_id, record, snapshot, stack, annotations, first)
+        )
+        self._bases[table.table_id] = task
+
+    async def _write_base(
+        self, table_id: str, record: PendingBackup, snapshot: Any, stack: Any,
+        annotations: dict[str, str], first: bool,
+    ) -> None:
+        try:
+            await asyncio.to_thread(write_snapshot, self.vault, snapshot, stack, record, annotations,
+                                    self._stopping, self.engine.clock)
+            if first:
+                await self._write_settings(table_id)
+        except Exception as error:
+            log.error("PITR base of table %s failed (retrying): %s", record.name, error)
+            self._note_problem(table_id, f"write base: {error}")
+            return
+        finally:
+            self._bases.pop(table_id, None)
+        current = self.state.get(table_id)
+        if current is None or not current.enabled:
+            return
+        created_ms = int(record.created * 1000)
+        latest = current.latest_ms if current.latest_ms is not None else created_ms
+        self.state.put(current.replace(base_seq=record.sequence, base_ms=created_ms, latest_ms=latest,
+                                       problem=""))
+
+    def _note_problem(self, table_id: str, problem: str) -> None:
+        current = self.state.get(table_id)
+        if current is not None and current.problem != problem:
+            self.state.put(current.replace(problem=problem))
+
+    async def _write_settings(self, table_id: str) -> None:
+        record = self.state.get(table_id)
+        if record is None:
+            return
+        settings = pf.Settings(record.table_id, record.table_name, record.table_arn, record.enabled,
+                               record.period_days, record.window_start_ms, self._now_ms())
+        await asyncio.to_thread(self.vault.put_object, settings.object_name(), settings.to_body(),
+                                kind=pf.KIND_SETTINGS, backup_id="")
+
+    # --- archiving --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """The archiver: ship, take bases, prune; every ``interval`` until cancelled."""
+        while True:
+            started = time.monotonic()
+            for record in self.state.all():
+                if record.enabled:
+                    try:
+                        await self._tend(record)
+                    except Exception as error:  # the vault is away, a table went: go on with the rest
+                        log.warning("PITR of table %s: %s", record.table_name, error)
+                        self._note_problem(record.table_id, str(error))
+            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+    async def _tend(self, record: TablePitr) -> None:
+        table = self.engine.catalog.get(record.table_name)
+        if table is None or table.table_id != record.table_id:
+            return  # deleted: nothing more to archive
+        if record.base_seq is None and record.table_id not in self._bases:
+            snapshot, stack = pin_snapshot(self.engine, table)  # the first base failed: again
+            self._start_base(table, snapshot, stack, self._now_ms(), first=True)
+            return
+        await self.ship(table)
+        current = self.state.get(record.table_id)
+        assert current is not None
+        if current.base_ms is not None and current.table_id not in self._bases and (
+            self._now_ms() - current.base_ms >= self.base_every * 1000
+            or current.archived_seq - (current.base_seq or 0) >= self.base_records
+        ):
+            snapshot, stack = pin_snapshot(self.engine, table)
+            self._start_base(table, snapshot, stack, self._now_ms(), first=False)
+        if time.monotonic() - self._pruned.get(table.table_id, 0.0) >= PRUNE_EVERY:
+            await self.prune(current)
+            self._pruned[table.table_id] = time.monotonic()
+
+    async def ship(self, table: TableDefinition) -> None:
+        """Ship the table's records not yet in the vault, then mark the archive complete as of now."""
+        reader = self.engine.reader(table)
+        checked_ms = self._now_ms()
+        last = reader.stats().last_sequence
+        while True:
+            record = self.state.get(table.table_id)
+            assert record is not None
+            if record.archived_seq >= last:
+                break
+            records = reader.log(record.archived_seq, SEGMENT_RECORDS)
+            if not records or records[0].sequence != record.archived_seq + 1:
+                raise VaultError(f"archive table {table.name}: log records after "
+                                 f"{record.archived_seq} are gone from the log")
+            await self._put_segment(table.table_id, records)
+            self.state.put(record.replace(archived_seq=records[-1].sequence))
+        record = self.state.get(table.table_id)
+        assert record is not None
+        if record.base_seq is not None:
+            self.state.put(record.replace(latest_ms=checked_ms, problem=""))
+
+    async def _put_segment(self, table_id: str, records: list[StoredRecord]) -> None:
+        name = pf.segment_name(table_id, records)
+        body = pf.encode_segment(table_id, records)
+        with contextlib.suppress(ObjectExists):  # shipped before a crash: same records, same name
+            await asyncio.to_thread(self.vault.put_object, name, body, kind=pf.KIND_SEGMENT, backup_id="")
+
+    # --- listing the archive ----------------------------------------------------------
+
+    def bases(self, table_id: str) -> list[tuple[Base, BackupManifest]]:
+        """The table's bases in the vault (blocking: call from a thread)."""
+        found = []
+        for entry in self.vault.manifests():
+            if isinstance(entry, BackupDamaged):
+                continue
+            if (entry.backup_type == pf.BASE_TYPE
+                    and entry.annotations.get(pf.BASE_TABLE_ANNOTATION) == table_id):
+                found.append((Base(entry.backup_id, entry.sequence, int(entry.created * 1000)), entry))
+        return found
+
+    def segments(self, table_id: str) -> list[pf.SegmentRef]:
+        listed = self.vault.store.list(pf.segments_prefix(table_id))
+        refs = (pf.SegmentRef.parse(table_id, info.key) for info in listed)
+        return sorted(ref for ref in refs if ref is not None)
+
+    async def prune(self, record: TablePitr) -> None:
+        earliest, _ = self._window(record)
+
+        def prune() -> None:
+            bases = [base for base, _ in self.bases(record.table_id)]
+            plan = plan_prune(bases, self.segments(record.table_id), earliest)
+            for base in plan.bases:
+                self.vault.delete_backup(base.backup_id)
+            for segment in plan.segments:
+                self.vault.store.delete(segment.name)
+
+        await asyncio.to_thread(prune)
+
+    async def _drop_archive(self, table_id: str) -> None:
+        """Disabling drops the window: every base and object of the table's archive goes."""
+        base = self._bases.get(table_id)
+        if base is not None:
+            await asyncio.gather(base, return_exceptions=True)
+
+        def drop() -> None:
+            for found, _ in self.bases(table_id):
+                self.vault.delete_backup(found.backup_id)
+            for info in list(self.vault.store.list(pf.table_prefix(table_id))):
+                self.vault.store.delete(info.key)
+
+        try:
+            await asyncio.to_thread(drop)
+        except VaultError as error:
+            log.warning("PITR disabled for table %s; its archive stays for now: %s", table_id, error)
+
+    # --- restore ----------------------------------------------------------------------
+
+    async def restore(
+        self, source: str, target_name: str, when_ms: int | None, overrides: Overrides
+    ) -> dict[str, Any]:
+        """RestoreTableToPointInTime: ``when_ms`` None means the latest restorable time."""
+        table = self._table(source)
+        record = self.state.get(table.table_id)
+        if record is None or not record.enabled:
+            raise PointInTimeRecoveryUnavailableException(
+                f"Point in time recovery is not enabled for table '{table.name}'"
+            )
+        earliest, latest = self._window(record)
+        if latest is None:
+            raise PointInTimeRecoveryUnavailableException(
+                f"Point in time recovery of table '{table.name}' has no restorable time yet"
+            )
+        target_ms = latest if when_ms is None else when_ms
+        if not earliest <= target_ms <= latest:
+            raise InvalidRestoreTimeException(
+                f"Restore time is outside the restorable window: earliest {earliest / 1000}, "
+                f"latest {latest / 1000}, requested {target_ms / 1000}"
+            )
+        what = f"restore table {table.name} to {target_ms / 1000}"
+        plan, manifest = await asyncio.to_thread(self._plan, table.table_id, target_ms, what)
+        base_table = TableDefinition.from_json(manifest.definition)
+        now = self.engine.clock()
+        planned = plan_target(base_table, target_name, overrides, now=now, region=self.engine.config.region,
+                              account=self.engine.config.account)
+        summary = RestoreSummary(target_ms / 1000, True, source_table_arn=table.arn)
+        try:
+            restoring = begin_restore(self.engine, planned, summary)
+        except TableExists:
+            raise TableAlreadyExistsException(f"Table already exists: {target_name}") from None
+        task = asyncio.get_running_loop().create_task(self._restore(restoring, plan, what))
+        self._restores.add(task)
+        task.add_done_callback(self._restores.discard)
+        return describe_table(restoring, 0, 0)
+
+    def _plan(self, table_id: str, target_ms: int, what: str) -> tuple[RestorePlan, BackupManifest]:
+        bases = self.bases(table_id)
+        try:
+            plan = plan_restore([base for base, _ in bases], self.segments(table_id), target_ms, what)
+        except VaultError as error:
+            raise PointInTimeRecoveryUnavailableException(str(error)) from None
+        manifest = next(m for base, m in bases if base == plan.base)
+        return plan, manifest
+
+    async def _restore(self, table: TableDefinition, plan: RestorePlan, what: str) -> None:
+        with contextlib.suppress(Exception):  # run_restore logged it and removed the table
+            await run_restore(self.engine, table, lambda: self._items(table, plan), what,
+                              stopping=self._stopping)
+
+    def _items(self, table: TableDefinition, plan: RestorePlan) -> Iterator[tuple[bytes, bytes]]:
+        """The base's items with the log up to the target laid over them (on the loading thread)."""
+        changes = replay(self.vault, table, plan)
+        for key, item in self.vault.read_items(plan.base.backup_id):
+            if key in changes:
+                changed = changes.pop(key)
+                if changed is not None:
+                    yield key, changed
+            else:
+                yield key, item
+        for key, item in changes.items():
+            if item is not None:
+                yield key, item
+
+    async def wait_idle(self) -> None:
+        while self._bases or self._restores:
+            await asyncio.gather(*self._bases.values(), *self._restores, return_exceptions=True)
+
+    def close(self) -> None:
+        self._stopping.set()
+        for task in (*self._bases.values(), *self._restores):
+            task.cancel()
+        self.state.close()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._restores.add(task)
+        task.add_done_callback(self._restores.discard)
+
+
+def replay(vault: Vault, table: TableDefinition, plan: RestorePlan) -> dict[bytes, bytes | None]:
+    """Each key the log changed after the base and up to the target, with its final item (None: deleted)."""
+    changes: dict[bytes, bytes | None] = {}
+    schema = table.key_schema
+    for ref in plan.segments:
+        body = vault.get_object(ref.name, kind=pf.KIND_SEGMENT, backup_id="", context=None)
+        owner = ref.name[len(pf.PITR):].split("/", 1)[0]
+        for record in pf.decode_segment(body, ref, owner):
+            if record.sequence <= plan.base.sequence:
+                continue
+            if record.timestamp_ms > plan.target_ms:
+                return changes
+            changes[schema.encode(load_item(orjson.loads(record.keys)))] = record.new
+    return changes
+

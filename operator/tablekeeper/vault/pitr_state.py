@@ -1,0 +1,89 @@
+"""The engine's own record of point-in-time recovery: ``DATA/pitr.db``, one row per table.
+
+The vault holds the archive; this holds what the archiver needs to go on
+after a restart without asking the vault first: whether PITR is on, the
+window, the last change-log sequence number safely in the vault (records
+after it are held back from the log's trim), when the archive was last
+known complete (LatestRestorableDateTime), and the last base.  Each change
+is one small fsynced transaction, written only after the vault has what it
+says: after a crash the archiver re-ships at most one segment (the same
+records under the same name: harmless) and never skips one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from tablekeeper.engine.storage.base import StorageError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pitr (
+    table_id TEXT PRIMARY KEY, table_name TEXT NOT NULL, table_arn TEXT NOT NULL,
+    enabled INTEGER NOT NULL, period_days INTEGER NOT NULL, window_start_ms INTEGER NOT NULL,
+    archived_seq INTEGER NOT NULL, latest_ms INTEGER, base_seq INTEGER, base_ms INTEGER,
+    problem TEXT NOT NULL DEFAULT '')
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class TablePitr:
+    table_id: str
+    table_name: str
+    table_arn: str
+    enabled: bool
+    period_days: int
+    window_start_ms: int
+    archived_seq: int  # every record up to here is in the vault
+    latest_ms: int | None = None  # the archive was complete as of this time (None: no base yet)
+    base_seq: int | None = None  # the last base written, as of this sequence number
+    base_ms: int | None = None
+    problem: str = ""  # why archiving is behind, for DescribeContinuousBackups and the logs
+
+    def replace(self, **changes: object) -> TablePitr:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+_FIELDS = [field.name for field in dataclasses.fields(TablePitr)]
+
+
+class PitrState:
+    def __init__(self, directory: Path) -> None:
+        self._conn = sqlite3.connect(directory / "pitr.db", isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute(_SCHEMA)
+        self._rows: dict[str, TablePitr] = {}
+        for row in self._conn.execute(f"SELECT {', '.join(_FIELDS)} FROM pitr"):
+            record = TablePitr(*row)
+            self._rows[record.table_id] = record.replace(enabled=bool(record.enabled))
+
+    def get(self, table_id: str) -> TablePitr | None:
+        return self._rows.get(table_id)
+
+    def all(self) -> list[TablePitr]:
+        return list(self._rows.values())
+
+    def put(self, record: TablePitr) -> None:
+        values = [getattr(record, name) for name in _FIELDS]
+        try:
+            self._conn.execute(
+                f"INSERT OR REPLACE INTO pitr ({', '.join(_FIELDS)}) "
+                f"VALUES ({', '.join('?' * len(_FIELDS))})",
+                values,
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"record PITR of table {record.table_name}: {exc}") from exc
+        self._rows[record.table_id] = record
+
+    def remove(self, table_id: str) -> None:
+        try:
+            self._conn.execute("DELETE FROM pitr WHERE table_id = ?", (table_id,))
+        except sqlite3.Error as exc:
+            raise StorageError(f"forget PITR of table {table_id}: {exc}") from exc
+        self._rows.pop(table_id, None)
+
+    def close(self) -> None:
+        self._conn.close()

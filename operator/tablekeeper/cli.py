@@ -15,7 +15,6 @@ def _engine_command(args: argparse.Namespace) -> int:
     from tablekeeper.vault.api import backup_extension
     from tablekeeper.vault.cli import engine_vault
     from tablekeeper.vault.errors import VaultError
-    from tablekeeper.vault.pitr_api import pitr_extension
 
     try:
         vault = engine_vault(args.data, args.vault, args.vault_key_file,
@@ -32,7 +31,7 @@ def _engine_command(args: argparse.Namespace) -> int:
         region=args.region,
         durability=Durability(args.durability),
         ttl_interval=args.ttl_interval,
-        extensions=(backup_extension(vault), pitr_extension(vault, args.pitr_interval)),
+        extensions=(backup_extension(vault, args.pitr_interval),),
     )
     return run(options)
 

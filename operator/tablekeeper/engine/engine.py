@@ -12,7 +12,7 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +61,7 @@ class Engine:
         self._remove_orphans()
         # name -> (table id -> the lowest log sequence number it still needs, or None)
         self._log_holds: dict[str, Callable[[str], int | None]] = {}
+        self._delete_hooks: list[Callable[[TableDefinition], Awaitable[None]]] = []
 
     def _remove_orphans(self) -> None:
         """Drop table files whose catalog entry is gone (a crash during DeleteTable)."""
@@ -97,6 +98,14 @@ class Engine:
         """The lowest sequence number any holder still needs for the table, or None."""
         floors = [f for f in (hold(table_id) for hold in self._log_holds.values()) if f is not None]
         return min(floors) if floors else None
+
+    def on_delete(self, hook: Callable[[TableDefinition], Awaitable[None]]) -> None:
+        """Run ``hook(table)`` in DeleteTable before the table's data goes (its log is still readable)."""
+        self._delete_hooks.append(hook)
+
+    async def before_delete(self, table: TableDefinition) -> None:
+        for hook in self._delete_hooks:
+            await hook(table)
 
     def check_table_quota(self) -> None:
         """DynamoDB's refusal of one table more than the account's quota."""

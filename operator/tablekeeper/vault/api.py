@@ -9,22 +9,23 @@ serves them through its extension seam (:func:`backup_extension`).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from tablekeeper.engine.engine import Engine
-from tablekeeper.engine.errors import InternalServerError, SerializationException, ValidationException
+from tablekeeper.engine.errors import ValidationException
 from tablekeeper.engine.extensions import Extension
 from tablekeeper.engine.operations.base import Operation, WireResult
-from tablekeeper.engine.operations.index_specs import parse_index_specs
-from tablekeeper.engine.operations.tables import parse_throughput
 from tablekeeper.engine.shapes import TABLE_NAME_PATTERN, Members
 from tablekeeper.vault.catalog import Vault
-from tablekeeper.vault.errors import VaultError
+from tablekeeper.vault.pitr import PitrService
+from tablekeeper.vault.pitr_api import pitr_operations
+from tablekeeper.vault.pitr_state import PitrState
 from tablekeeper.vault.records import BackupRecords
 from tablekeeper.vault.restore import Overrides
 from tablekeeper.vault.service import BackupService
+from tablekeeper.vault.wire import parse_overrides, parse_time, vault_errors
 
 BACKUP_TYPES = ("USER", "SYSTEM", "AWS_BACKUP", "ALL")
 
@@ -64,15 +65,6 @@ def _backup_arn(m: Members, name: str = "BackupArn", required: bool = True) -> s
     return m.string(name, required=required, min_len=37, max_len=1024)
 
 
-def parse_time(m: Members, name: str) -> float | None:
-    value = m.body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SerializationException(f"Unexpected value type for member '{name}': expected Timestamp")
-    return float(value)
-
-
 def parse_create_backup(body: dict[str, Any]) -> CreateBackupRequest:
     m = Members(body)
     table = m.table_name()
@@ -106,19 +98,6 @@ def parse_list_backups(body: dict[str, Any]) -> ListBackupsRequest:
     return ListBackupsRequest(table, limit, lower, upper, start, backup_type or "USER")
 
 
-def parse_overrides(m: Members) -> Overrides:
-    """The overrides RestoreTableFromBackup and RestoreTableToPointInTime share."""
-    billing = m.string("BillingModeOverride", enum=("PROVISIONED", "PAY_PER_REQUEST"))
-    global_indexes = parse_index_specs(m, "GlobalSecondaryIndexOverride")
-    local_indexes = parse_index_specs(m, "LocalSecondaryIndexOverride")
-    throughput_wire = m.mapping("ProvisionedThroughputOverride")
-    throughput = parse_throughput(m, "ProvisionedThroughputOverride", throughput_wire)
-    sse_wire = m.mapping("SSESpecificationOverride")
-    m.mapping("OnDemandThroughputOverride")  # accepted; on-demand limits are not enforced
-    sse = None if sse_wire is None else _sse(sse_wire)
-    return Overrides(billing, global_indexes, local_indexes, throughput, sse)
-
-
 def parse_restore_from_backup(body: dict[str, Any]) -> RestoreFromBackupRequest:
     m = Members(body)
     target = m.table_name("TargetTableName")
@@ -129,33 +108,7 @@ def parse_restore_from_backup(body: dict[str, Any]) -> RestoreFromBackupRequest:
     return RestoreFromBackupRequest(target, arn, overrides)
 
 
-def _sse(wire: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    """SSESpecificationOverride as the table keeps it (DescribeTable's SSEDescription)."""
-    if not wire.get("Enabled"):
-        return ()
-    sse: dict[str, Any] = {"Status": "ENABLED", "SSEType": wire.get("SSEType", "KMS")}
-    if wire.get("KMSMasterKeyId"):
-        sse["KMSMasterKeyArn"] = wire["KMSMasterKeyId"]
-    return tuple(sse.items())
-
-
 # --- execution -------------------------------------------------------------------------------
-
-
-Execute = Callable[[Engine, Any], Awaitable[WireResult]]
-
-
-def vault_errors(execute: Execute) -> Execute:
-    """A vault that cannot be read (unreachable, wrong key, damaged) is the service's failure:
-    InternalServerError, with the vault's own "verb object: cause" rather than a generic text."""
-
-    async def guarded(engine: Engine, request: Any) -> WireResult:
-        try:
-            return await execute(engine, request)
-        except VaultError as error:
-            raise InternalServerError(str(error)) from error
-
-    return guarded
 
 
 def _operations(service: BackupService) -> Mapping[str, Operation]:
@@ -214,16 +167,21 @@ def list_page(views: list[Any], request: ListBackupsRequest, resolve: Callable[[
     return wire
 
 
-def backup_extension(vault: Vault) -> Callable[[Engine], Extension]:
-    """The extension factory that serves the backup operations on ``vault``."""
-
+def backup_extension(vault: Vault, pitr_interval: float = 1.0) -> Callable[[Engine], Extension]:
+    """The extension factory that serves backups and point-in-time recovery on ``vault``."""
     def make(engine: Engine) -> Extension:
-        service = BackupService(engine, vault, BackupRecords(engine.config.data_dir))
+        pitr = PitrService(engine, vault, PitrState(engine.config.data_dir), interval=pitr_interval)
+        service = BackupService(engine, vault, BackupRecords(engine.config.data_dir), system=pitr)
+
+        def close() -> None:
+            service.close()
+            pitr.close()
+
         return Extension(
-            name=f"backups in {vault.url}",
-            operations=_operations(service),
-            tasks=(service.resume_restores,),
-            close=service.close,
+            name=f"backups and point-in-time recovery in {vault.url}",
+            operations={**_operations(service), **pitr_operations(pitr)},
+            tasks=(service.resume_restores, pitr.run),
+            close=close,
         )
 
     return make

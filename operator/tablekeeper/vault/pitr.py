@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from tablekeeper.engine.background import barrier
 from tablekeeper.engine.engine import Engine
 from tablekeeper.engine.errors import (
     InvalidRestoreTimeException,
@@ -50,11 +51,18 @@ from tablekeeper.vault import pitr_format as pf
 from tablekeeper.vault.catalog import Vault
 from tablekeeper.vault.errors import ObjectExists, VaultError
 from tablekeeper.vault.format import BackupDamaged, BackupManifest
-from tablekeeper.vault.pitr_plan import Base, RestorePlan, earliest_restorable, plan_prune, plan_restore
+from tablekeeper.vault.pitr_plan import (
+    DAY_MS,
+    Base,
+    RestorePlan,
+    earliest_restorable,
+    plan_prune,
+    plan_restore,
+)
 from tablekeeper.vault.pitr_state import PitrState, TablePitr
 from tablekeeper.vault.records import CREATING, PendingBackup
 from tablekeeper.vault.restore import Overrides, plan_target, run_restore
-from tablekeeper.vault.service import pin_snapshot, write_snapshot
+from tablekeeper.vault.service import AVAILABLE, BackupView, pin_snapshot, write_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +97,13 @@ class PitrService:
         self._restores: set[asyncio.Task[None]] = set()
         self._pruned: dict[str, float] = {}
         engine.hold_log("pitr", self._floor)
+        engine.on_delete(self._on_delete)
 
     def _floor(self, table_id: str) -> int | None:
         record = self.state.get(table_id)
-        return None if record is None or not record.enabled else record.archived_seq + 1
+        if record is None or not record.enabled or record.deleted_ms is not None:
+            return None
+        return record.archived_seq + 1
 
     def _now_ms(self) -> int:
         return self.engine.now_ms()
@@ -122,6 +133,8 @@ class PitrService:
 
     def _window(self, record: TablePitr) -> tuple[int, int | None]:
         latest = record.latest_ms
+        if record.deleted_ms is not None and not record.deletion_recorded:
+            latest = None  # its last records are not in the vault yet
         earliest = earliest_restorable(record.window_start_ms, record.period_days, self._now_ms())
         if latest is not None:
             earliest = min(earliest, latest)
@@ -162,6 +175,7 @@ class PitrService:
             self.state.put(TablePitr(
                 table_id=table.table_id, table_name=table.name, table_arn=table.arn, enabled=True,
                 period_days=period, window_start_ms=now_ms, archived_seq=sequence,
+                definition=table.to_json(),
             ))
         except BaseException:
             stack.close()
@@ -238,9 +252,12 @@ class PitrService:
             await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
 
     async def _tend(self, record: TablePitr) -> None:
+        if record.deleted_ms is not None:
+            await self._tend_deleted(record)
+            return
         table = self.engine.catalog.get(record.table_name)
         if table is None or table.table_id != record.table_id:
-            return  # deleted: nothing more to archive
+            return  # deleted under our feet (no hook ran): nothing more to archive
         if record.base_seq is None and record.table_id not in self._bases:
             snapshot, stack = pin_snapshot(self.engine, table)  # the first base failed: again
             self._start_base(table, snapshot, stack, self._now_ms(), first=True)
@@ -284,6 +301,84 @@ class PitrService:
         body = pf.encode_segment(table_id, records)
         with contextlib.suppress(ObjectExists):  # shipped before a crash: same records, same name
             await asyncio.to_thread(self.vault.put_object, name, body, kind=pf.KIND_SEGMENT, backup_id="")
+
+    # --- deleted tables ---------------------------------------------------------------
+
+    async def _on_delete(self, table: TableDefinition) -> None:
+        """DeleteTable of a PITR table: keep its unshipped log records; the archive stays."""
+        record = self.state.get(table.table_id)
+        if record is None or not record.enabled:
+            return
+        await barrier(self.engine)  # every write acknowledged before the delete is in the log
+        # From here to the catalog's removal nothing awaits: no write can slip in between.
+        reader = self.engine.reader(table)
+        stats = reader.stats()
+        tail: list[StoredRecord] = []
+        after = record.archived_seq
+        while chunk := reader.log(after, SEGMENT_RECORDS):
+            tail.extend(chunk)
+            after = chunk[-1].sequence
+        self.state.keep_tail(record.replace(
+            deleted_ms=self._now_ms(), definition=table.to_json(), item_count=stats.item_count,
+            size_bytes=stats.item_bytes,
+        ), tail)
+        log.info("table %s deleted with PITR on: its archive is kept for %d days (%d records to ship)",
+                 table.name, record.period_days, len(tail))
+
+    async def _tend_deleted(self, record: TablePitr) -> None:
+        """Ship a deleted table's last records, record the deletion, and drop it after the period."""
+        assert record.deleted_ms is not None
+        if not record.deletion_recorded:
+            while tail := self.state.tail(record.table_id, record.archived_seq, SEGMENT_RECORDS):
+                await self._put_segment(record.table_id, tail)
+                record = record.replace(archived_seq=tail[-1].sequence)
+                self.state.put(record)
+            await self._write_settings(record.table_id)
+            self.state.put(record.replace(deletion_recorded=True, latest_ms=record.deleted_ms, problem=""))
+            return
+        if self._now_ms() >= record.deleted_ms + record.period_days * DAY_MS:
+            await self._drop_archive(record.table_id)
+            self.state.remove(record.table_id)
+
+    def deleted_backups(self) -> list[BackupView]:
+        """A ``<table>$DeletedTableBackup`` SYSTEM backup for each deleted table's archive."""
+        views = []
+        for record in self.state.all():
+            if record.deleted_ms is None or not record.enabled:
+                continue
+            views.append(BackupView(
+                backup_id=deleted_backup_id(record),
+                status=AVAILABLE if record.deletion_recorded else CREATING,
+                name=f"{record.table_name}$DeletedTableBackup", backup_type="SYSTEM",
+                created=record.deleted_ms / 1000, table=TableDefinition.from_json(record.definition),
+                item_count=record.item_count, size_bytes=record.size_bytes,
+                expires=(record.deleted_ms + record.period_days * DAY_MS) / 1000,
+            ))
+        return views
+
+    def _deleted_record(self, backup_id: str) -> TablePitr | None:
+        return next((r for r in self.state.all() if r.deleted_ms is not None and r.enabled
+                     and deleted_backup_id(r) == backup_id), None)
+
+    def is_deleted_backup(self, backup_id: str) -> bool:
+        return self._deleted_record(backup_id) is not None
+
+    async def restore_deleted_backup(
+        self, backup_id: str, target_name: str, overrides: Overrides
+    ) -> dict[str, Any]:
+        """RestoreTableFromBackup of ``<table>$DeletedTableBackup``: the table as it was deleted."""
+        record = self._deleted_record(backup_id)
+        assert record is not None and record.deleted_ms is not None
+        return await self.restore_record(record, target_name, record.deleted_ms, overrides)
+
+    async def delete_deleted_backup(self, backup_id: str) -> None:
+        """DeleteBackup of a deleted table's SYSTEM backup: its archive goes now."""
+        record = self._deleted_record(backup_id)
+        if record is None:
+            return
+        self.state.put(record.replace(enabled=False))
+        await self._drop_archive(record.table_id)
+        self.state.remove(record.table_id)
 
     # --- listing the archive ----------------------------------------------------------
 
@@ -338,17 +433,35 @@ class PitrService:
     async def restore(
         self, source: str, target_name: str, when_ms: int | None, overrides: Overrides
     ) -> dict[str, Any]:
-        """RestoreTableToPointInTime: ``when_ms`` None means the latest restorable time."""
-        table = self._table(source)
-        record = self.state.get(table.table_id)
+        """RestoreTableToPointInTime: ``when_ms`` None means the latest restorable time.
+
+        ``source`` is a live table's name or ARN, or the ARN of a deleted
+        table whose archive is still kept.
+        """
+        record = self._source(source)
         if record is None or not record.enabled:
             raise PointInTimeRecoveryUnavailableException(
-                f"Point in time recovery is not enabled for table '{table.name}'"
+                f"Point in time recovery is not enabled for table '{self.engine.resolve_name(source)}'"
             )
+        return await self.restore_record(record, target_name, when_ms, overrides)
+
+    def _source(self, source: str) -> TablePitr | None:
+        table = self.engine.find_table(source)
+        if table is not None and table.status == "ACTIVE":
+            return self.state.get(table.table_id)
+        if source.startswith("arn:"):
+            deleted = [r for r in self.state.all() if r.table_arn == source and r.deleted_ms is not None]
+            if deleted:
+                return max(deleted, key=lambda r: r.deleted_ms or 0)
+        raise TableNotFoundException(f"Table not found: {self.engine.resolve_name(source)}")
+
+    async def restore_record(
+        self, record: TablePitr, target_name: str, when_ms: int | None, overrides: Overrides
+    ) -> dict[str, Any]:
         earliest, latest = self._window(record)
         if latest is None:
             raise PointInTimeRecoveryUnavailableException(
-                f"Point in time recovery of table '{table.name}' has no restorable time yet"
+                f"Point in time recovery of table '{record.table_name}' has no restorable time yet"
             )
         target_ms = latest if when_ms is None else when_ms
         if not earliest <= target_ms <= latest:
@@ -356,13 +469,13 @@ class PitrService:
                 f"Restore time is outside the restorable window: earliest {earliest / 1000}, "
                 f"latest {latest / 1000}, requested {target_ms / 1000}"
             )
-        what = f"restore table {table.name} to {target_ms / 1000}"
-        plan, manifest = await asyncio.to_thread(self._plan, table.table_id, target_ms, what)
+        what = f"restore table {record.table_name} to {target_ms / 1000}"
+        plan, manifest = await asyncio.to_thread(self._plan, record.table_id, target_ms, what)
         base_table = TableDefinition.from_json(manifest.definition)
         now = self.engine.clock()
         planned = plan_target(base_table, target_name, overrides, now=now, region=self.engine.config.region,
                               account=self.engine.config.account)
-        summary = RestoreSummary(target_ms / 1000, True, source_table_arn=table.arn)
+        summary = RestoreSummary(target_ms / 1000, True, source_table_arn=record.table_arn)
         try:
             restoring = begin_restore(self.engine, planned, summary)
         except TableExists:
@@ -414,6 +527,12 @@ class PitrService:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._restores.add(task)
         task.add_done_callback(self._restores.discard)
+
+
+def deleted_backup_id(record: TablePitr) -> str:
+    """The stable id of a deleted table's SYSTEM backup: its deletion time and its table id."""
+    assert record.deleted_ms is not None
+    return fmt.new_backup_id(record.deleted_ms / 1000, nonce=record.table_id[:8])
 
 
 def replay(vault: Vault, table: TableDefinition, plan: RestorePlan) -> dict[bytes, bytes | None]:

@@ -7,20 +7,17 @@ validation wording) and run on a :class:`~tablekeeper.vault.pitr.PitrService`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from tablekeeper.engine.engine import Engine
 from tablekeeper.engine.errors import ValidationException
-from tablekeeper.engine.extensions import Extension
 from tablekeeper.engine.operations.base import Operation, WireResult
 from tablekeeper.engine.shapes import Members
-from tablekeeper.vault.api import parse_overrides, parse_time, vault_errors
-from tablekeeper.vault.catalog import Vault
 from tablekeeper.vault.pitr import PitrService
-from tablekeeper.vault.pitr_state import PitrState
 from tablekeeper.vault.restore import Overrides
+from tablekeeper.vault.wire import parse_overrides, parse_time, vault_errors
 
 
 @dataclass(frozen=True)
@@ -88,7 +85,7 @@ def parse_restore(body: dict[str, Any]) -> RestoreToPointRequest:
     return RestoreToPointRequest(source, target, None if when is None else int(when * 1000), overrides)
 
 
-def _operations(service: PitrService) -> Mapping[str, Operation]:
+def pitr_operations(service: PitrService) -> Mapping[str, Operation]:
     async def update(engine: Engine, request: UpdateRequest) -> WireResult:
         described = await service.update(request.table_name, request.enabled, request.period_days)
         return WireResult({"ContinuousBackupsDescription": described})
@@ -107,18 +104,3 @@ def _operations(service: PitrService) -> Mapping[str, Operation]:
         Operation("RestoreTableToPointInTime", parse_restore, restore),
     )
     return {op.name: Operation(op.name, op.parse, vault_errors(op.execute)) for op in served}
-
-
-def pitr_extension(vault: Vault, interval: float = 1.0) -> Callable[[Engine], Extension]:
-    """The extension factory that archives PITR-enabled tables into ``vault`` every ``interval`` s."""
-
-    def make(engine: Engine) -> Extension:
-        service = PitrService(engine, vault, PitrState(engine.config.data_dir), interval=interval)
-        return Extension(
-            name=f"point-in-time recovery in {vault.url}",
-            operations=_operations(service),
-            tasks=(service.run,),
-            close=service.close,
-        )
-
-    return make

@@ -17,14 +17,19 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from tablekeeper.engine.storage.base import StorageError
+from tablekeeper.engine.storage.base import StorageError, StoredRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pitr (
     table_id TEXT PRIMARY KEY, table_name TEXT NOT NULL, table_arn TEXT NOT NULL,
     enabled INTEGER NOT NULL, period_days INTEGER NOT NULL, window_start_ms INTEGER NOT NULL,
     archived_seq INTEGER NOT NULL, latest_ms INTEGER, base_seq INTEGER, base_ms INTEGER,
-    problem TEXT NOT NULL DEFAULT '')
+    problem TEXT NOT NULL DEFAULT '', definition TEXT NOT NULL DEFAULT '', deleted_ms INTEGER,
+    deletion_recorded INTEGER NOT NULL DEFAULT 0, item_count INTEGER NOT NULL DEFAULT 0,
+    size_bytes INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS tails (
+    table_id TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, keys BLOB NOT NULL,
+    old BLOB, new BLOB, origin TEXT, PRIMARY KEY (table_id, seq));
 """
 
 
@@ -41,6 +46,11 @@ class TablePitr:
     base_seq: int | None = None  # the last base written, as of this sequence number
     base_ms: int | None = None
     problem: str = ""  # why archiving is behind, for DescribeContinuousBackups and the logs
+    definition: str = ""  # the table's TableDefinition.to_json(), as of enabling or deletion
+    deleted_ms: int | None = None  # DeleteTable: the archive is kept for the period after
+    deletion_recorded: bool = False  # the deletion's last records and settings are in the vault
+    item_count: int = 0  # at deletion, for the <table>$DeletedTableBackup listing
+    size_bytes: int = 0
 
     def replace(self, **changes: object) -> TablePitr:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -54,11 +64,13 @@ class PitrState:
         self._conn = sqlite3.connect(directory / "pitr.db", isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute(_SCHEMA)
+        self._conn.executescript(_SCHEMA)
         self._rows: dict[str, TablePitr] = {}
         for row in self._conn.execute(f"SELECT {', '.join(_FIELDS)} FROM pitr"):
             record = TablePitr(*row)
-            self._rows[record.table_id] = record.replace(enabled=bool(record.enabled))
+            self._rows[record.table_id] = record.replace(
+                enabled=bool(record.enabled), deletion_recorded=bool(record.deletion_recorded)
+            )
 
     def get(self, table_id: str) -> TablePitr | None:
         return self._rows.get(table_id)
@@ -78,8 +90,36 @@ class PitrState:
             raise StorageError(f"record PITR of table {record.table_name}: {exc}") from exc
         self._rows[record.table_id] = record
 
+    def keep_tail(self, record: TablePitr, tail: list[StoredRecord]) -> None:
+        """At DeleteTable: the log records not yet in the vault, with the row, in one transaction."""
+        values = [getattr(record, name) for name in _FIELDS]
+        try:
+            with self._conn:
+                self._conn.execute("BEGIN")
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO tails VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(record.table_id, r.sequence, r.timestamp_ms, r.keys, r.old, r.new, r.origin)
+                     for r in tail],
+                )
+                self._conn.execute(
+                    f"INSERT OR REPLACE INTO pitr ({', '.join(_FIELDS)}) "
+                    f"VALUES ({', '.join('?' * len(_FIELDS))})",
+                    values,
+                )
+        except sqlite3.Error as exc:
+            raise StorageError(f"keep the last log records of table {record.table_name}: {exc}") from exc
+        self._rows[record.table_id] = record
+
+    def tail(self, table_id: str, after: int, limit: int) -> list[StoredRecord]:
+        rows = self._conn.execute(
+            "SELECT seq, ts, keys, old, new, origin FROM tails WHERE table_id = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?", (table_id, after, limit),
+        ).fetchall()
+        return [StoredRecord(*row) for row in rows]
+
     def remove(self, table_id: str) -> None:
         try:
+            self._conn.execute("DELETE FROM tails WHERE table_id = ?", (table_id,))
             self._conn.execute("DELETE FROM pitr WHERE table_id = ?", (table_id,))
         except sqlite3.Error as exc:
             raise StorageError(f"forget PITR of table {table_id}: {exc}") from exc

@@ -25,7 +25,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from tablekeeper.engine.engine import Engine
 from tablekeeper.engine.errors import (
@@ -202,11 +202,28 @@ def backup_id_of_arn(arn: str) -> str | None:
     return backup_id
 
 
+class SystemBackups(Protocol):
+    """The SYSTEM backups someone else keeps: a deleted table's PITR archive (``vault.pitr``)."""
+
+    def deleted_backups(self) -> list[BackupView]: ...
+
+    def is_deleted_backup(self, backup_id: str) -> bool: ...
+
+    async def restore_deleted_backup(
+        self, backup_id: str, target_name: str, overrides: Overrides
+    ) -> dict[str, Any]: ...
+
+    async def delete_deleted_backup(self, backup_id: str) -> None: ...
+
+
 class BackupService:
     """The engine's backups in one vault; see the module docstring."""
 
-    def __init__(self, engine: Engine, vault: Vault, records: BackupRecords) -> None:
+    def __init__(
+        self, engine: Engine, vault: Vault, records: BackupRecords, system: SystemBackups | None = None
+    ) -> None:
         self.engine = engine
+        self.system = system
         self.vault = vault
         self.records = records
         self._manifests: dict[str, BackupManifest] = {}
@@ -280,6 +297,8 @@ class BackupService:
             else:
                 manifest = await self._manifest(backup_id)
                 view = None if manifest is None else BackupView.of_manifest(manifest)
+            if view is None and self.system is not None:
+                view = next((v for v in self.system.deleted_backups() if v.backup_id == backup_id), None)
             # A PITR base is the archive's, not a backup anyone lists or restores by ARN.
             if view is not None and view.arn == arn and view.backup_type != BASE_TYPE:
                 return view
@@ -299,6 +318,8 @@ class BackupService:
         """Every backup, the vault's and the engine's pending ones, oldest first."""
         views = [BackupView.of_manifest(m) for m in await asyncio.to_thread(self._list_manifests)]
         views += [BackupView.of_pending(record) for record in self.records.all()]
+        if self.system is not None:
+            views += self.system.deleted_backups()
         views.sort(key=lambda view: (view.created, view.backup_id))
         return views
 
@@ -336,6 +357,8 @@ class BackupService:
             raise BackupInUseException(f"Backup is being restored to a table: {arn}")
         if view.status == FAILED:
             self.records.remove(view.backup_id)
+        elif self.system is not None and self.system.is_deleted_backup(view.backup_id):
+            await self.system.delete_deleted_backup(view.backup_id)
         else:
             await asyncio.to_thread(self.vault.delete_backup, view.backup_id)
             self._manifests.pop(view.backup_id, None)
@@ -349,6 +372,8 @@ class BackupService:
             raise BackupInUseException(f"Backup is being created: {arn}")
         if view.status != AVAILABLE:
             raise BackupNotFoundException(f"Backup not found: {arn}")
+        if self.system is not None and self.system.is_deleted_backup(view.backup_id):
+            return await self.system.restore_deleted_backup(view.backup_id, target_name, overrides)
         engine = self.engine
         manifest = await self._manifest(view.backup_id)
         assert manifest is not None

@@ -317,6 +317,7 @@ async def delete_table(engine: Engine, request: TableNameRequest) -> WireResult:
             "Attempt to change a resource which is still in use: Cannot delete table while "
             "indexes are being created, updated, or deleted."
         )
+    await engine.before_delete(table)  # e.g. PITR keeps what it must of the table's log
     description = describe(engine, table, status="DELETING")
     # Catalog first: once it is gone the table is gone for every request; the
     # files are removed after, and a crash in between leaves only orphan files

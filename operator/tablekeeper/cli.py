@@ -90,9 +90,11 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def _add_backup(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     from tablekeeper.vault.cli import add_backup_commands, add_restore_command
+    from tablekeeper.vault.pitr_cli import add_pitr_commands
 
     add_backup_commands(sub)
     add_restore_command(sub)
+    add_pitr_commands(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,10 +29,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import orjson
 
 from tablekeeper.engine.background import barrier
 from tablekeeper.engine.engine import Engine
@@ -45,19 +42,17 @@ from tablekeeper.engine.errors import (
 from tablekeeper.engine.loading import TableExists, begin_restore
 from tablekeeper.engine.storage.base import StoredRecord
 from tablekeeper.engine.tables import RestoreSummary, TableDefinition, describe_table
-from tablekeeper.engine.values import load_item
 from tablekeeper.vault import format as fmt
 from tablekeeper.vault import pitr_format as pf
 from tablekeeper.vault.catalog import Vault
 from tablekeeper.vault.errors import ObjectExists, VaultError
-from tablekeeper.vault.format import BackupDamaged, BackupManifest
+from tablekeeper.vault.format import BackupManifest
+from tablekeeper.vault.pitr_archive import PitrArchive
 from tablekeeper.vault.pitr_plan import (
     DAY_MS,
-    Base,
     RestorePlan,
     earliest_restorable,
     plan_prune,
-    plan_restore,
 )
 from tablekeeper.vault.pitr_state import PitrState, TablePitr
 from tablekeeper.vault.records import CREATING, PendingBackup
@@ -88,6 +83,7 @@ class PitrService:
     ) -> None:
         self.engine = engine
         self.vault = vault
+        self.archive = PitrArchive(vault)
         self.state = state
         self.interval = interval
         self.base_every = base_every
@@ -382,28 +378,12 @@ class PitrService:
 
     # --- listing the archive ----------------------------------------------------------
 
-    def bases(self, table_id: str) -> list[tuple[Base, BackupManifest]]:
-        """The table's bases in the vault (blocking: call from a thread)."""
-        found = []
-        for entry in self.vault.manifests():
-            if isinstance(entry, BackupDamaged):
-                continue
-            if (entry.backup_type == pf.BASE_TYPE
-                    and entry.annotations.get(pf.BASE_TABLE_ANNOTATION) == table_id):
-                found.append((Base(entry.backup_id, entry.sequence, int(entry.created * 1000)), entry))
-        return found
-
-    def segments(self, table_id: str) -> list[pf.SegmentRef]:
-        listed = self.vault.store.list(pf.segments_prefix(table_id))
-        refs = (pf.SegmentRef.parse(table_id, info.key) for info in listed)
-        return sorted(ref for ref in refs if ref is not None)
-
     async def prune(self, record: TablePitr) -> None:
         earliest, _ = self._window(record)
 
         def prune() -> None:
-            bases = [base for base, _ in self.bases(record.table_id)]
-            plan = plan_prune(bases, self.segments(record.table_id), earliest)
+            bases = [base for base, _ in self.archive.bases(record.table_id)]
+            plan = plan_prune(bases, self.archive.segments(record.table_id), earliest)
             for base in plan.bases:
                 self.vault.delete_backup(base.backup_id)
             for segment in plan.segments:
@@ -418,7 +398,7 @@ class PitrService:
             await asyncio.gather(base, return_exceptions=True)
 
         def drop() -> None:
-            for found, _ in self.bases(table_id):
+            for found, _ in self.archive.bases(table_id):
                 self.vault.delete_backup(found.backup_id)
             for info in list(self.vault.store.list(pf.table_prefix(table_id))):
                 self.vault.store.delete(info.key)
@@ -486,32 +466,15 @@ class PitrService:
         return describe_table(restoring, 0, 0)
 
     def _plan(self, table_id: str, target_ms: int, what: str) -> tuple[RestorePlan, BackupManifest]:
-        bases = self.bases(table_id)
         try:
-            plan = plan_restore([base for base, _ in bases], self.segments(table_id), target_ms, what)
-        except VaultError as error:
+            return self.archive.plan(table_id, target_ms, what)
+        except VaultError as error:  # a gap, or no base: refused before any table exists
             raise PointInTimeRecoveryUnavailableException(str(error)) from None
-        manifest = next(m for base, m in bases if base == plan.base)
-        return plan, manifest
 
     async def _restore(self, table: TableDefinition, plan: RestorePlan, what: str) -> None:
         with contextlib.suppress(Exception):  # run_restore logged it and removed the table
-            await run_restore(self.engine, table, lambda: self._items(table, plan), what,
+            await run_restore(self.engine, table, lambda: self.archive.items(table, plan), what,
                               stopping=self._stopping)
-
-    def _items(self, table: TableDefinition, plan: RestorePlan) -> Iterator[tuple[bytes, bytes]]:
-        """The base's items with the log up to the target laid over them (on the loading thread)."""
-        changes = replay(self.vault, table, plan)
-        for key, item in self.vault.read_items(plan.base.backup_id):
-            if key in changes:
-                changed = changes.pop(key)
-                if changed is not None:
-                    yield key, changed
-            else:
-                yield key, item
-        for key, item in changes.items():
-            if item is not None:
-                yield key, item
 
     async def wait_idle(self) -> None:
         while self._bases or self._restores:
@@ -533,20 +496,3 @@ def deleted_backup_id(record: TablePitr) -> str:
     """The stable id of a deleted table's SYSTEM backup: its deletion time and its table id."""
     assert record.deleted_ms is not None
     return fmt.new_backup_id(record.deleted_ms / 1000, nonce=record.table_id[:8])
-
-
-def replay(vault: Vault, table: TableDefinition, plan: RestorePlan) -> dict[bytes, bytes | None]:
-    """Each key the log changed after the base and up to the target, with its final item (None: deleted)."""
-    changes: dict[bytes, bytes | None] = {}
-    schema = table.key_schema
-    for ref in plan.segments:
-        body = vault.get_object(ref.name, kind=pf.KIND_SEGMENT, backup_id="", context=None)
-        owner = ref.name[len(pf.PITR):].split("/", 1)[0]
-        for record in pf.decode_segment(body, ref, owner):
-            if record.sequence <= plan.base.sequence:
-                continue
-            if record.timestamp_ms > plan.target_ms:
-                return changes
-            changes[schema.encode(load_item(orjson.loads(record.keys)))] = record.new
-    return changes
-

@@ -83,11 +83,26 @@ def crd(kind: ResourceKind) -> dict[str, Any]:
     }
 
 
+# YAML 1.1 booleans that PyYAML writes bare but Go's YAML (kubectl, Helm, the API server's
+# tools) reads as true/false: the "N" of a key type would become false.
+_GO_BOOLEANS = frozenset({"y", "Y", "n", "N", "yes", "Yes", "YES", "no", "No", "NO",
+                          "on", "On", "ON", "off", "Off", "OFF", "true", "True", "TRUE",
+                          "false", "False", "FALSE"})
+
+
 class _Dumper(yaml.SafeDumper):
     """Writes shared sub-schemas out in full: kubectl and readers want no YAML anchors."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+def _string(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "'" if text in _GO_BOOLEANS else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _string)
 
 
 def render(document: dict[str, Any]) -> str:

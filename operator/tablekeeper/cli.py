@@ -17,8 +17,9 @@ def _engine_command(args: argparse.Namespace) -> int:
     from tablekeeper.vault.errors import VaultError
 
     try:
-        vault = engine_vault(args.data, args.vault, args.vault_key_file,
-                             endpoint_url=args.vault_endpoint_url, region=args.vault_region)
+        spec = engine_vault(args.data, args.vault, args.vault_key_file,
+                            endpoint_url=args.vault_endpoint_url, region=args.vault_region)
+        vault = spec.open()
     except VaultError as error:
         print(f"tablekeeper engine: {error}", file=sys.stderr)
         return 2
@@ -31,7 +32,7 @@ def _engine_command(args: argparse.Namespace) -> int:
         region=args.region,
         durability=Durability(args.durability),
         ttl_interval=args.ttl_interval,
-        extensions=(backup_extension(vault, args.pitr_interval),),
+        extensions=(backup_extension(vault, args.pitr_interval, spec),),
     )
     return run(options)
 

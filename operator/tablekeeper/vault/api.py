@@ -25,6 +25,7 @@ from tablekeeper.vault.pitr_state import PitrState
 from tablekeeper.vault.records import BackupRecords
 from tablekeeper.vault.restore import Overrides
 from tablekeeper.vault.service import BackupService
+from tablekeeper.vault.snapshot import Snapshots, VaultSpec
 from tablekeeper.vault.wire import parse_overrides, parse_time, vault_errors
 
 BACKUP_TYPES = ("USER", "SYSTEM", "AWS_BACKUP", "ALL")
@@ -167,11 +168,21 @@ def list_page(views: list[Any], request: ListBackupsRequest, resolve: Callable[[
     return wire
 
 
-def backup_extension(vault: Vault, pitr_interval: float = 1.0) -> Callable[[Engine], Extension]:
-    """The extension factory that serves backups and point-in-time recovery on ``vault``."""
+def backup_extension(
+    vault: Vault, pitr_interval: float = 1.0, spec: VaultSpec | None = None
+) -> Callable[[Engine], Extension]:
+    """The extension factory that serves backups and point-in-time recovery on ``vault``.
+
+    With ``spec`` (how to open the vault again) backups are written by worker
+    processes, away from the event loop's interpreter lock.
+    """
+
     def make(engine: Engine) -> Extension:
-        pitr = PitrService(engine, vault, PitrState(engine.config.data_dir), interval=pitr_interval)
-        service = BackupService(engine, vault, BackupRecords(engine.config.data_dir), system=pitr)
+        snapshots = Snapshots(engine, vault, spec)
+        pitr = PitrService(engine, vault, PitrState(engine.config.data_dir), interval=pitr_interval,
+                           snapshots=snapshots)
+        service = BackupService(engine, vault, BackupRecords(engine.config.data_dir), system=pitr,
+                                snapshots=snapshots)
 
         def close() -> None:
             service.close()

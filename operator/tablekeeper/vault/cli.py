@@ -24,6 +24,7 @@ from typing import Any, TextIO
 from tablekeeper.vault.catalog import BackupSummary, Progress, Vault
 from tablekeeper.vault.errors import VaultError
 from tablekeeper.vault.format import BackupManifest
+from tablekeeper.vault.snapshot import VaultSpec
 
 KEY_FILE_ENV = "TABLEKEEPER_VAULT_KEY_FILE"
 
@@ -335,7 +336,7 @@ def engine_vault(
     *,
     endpoint_url: str | None = None,
     region: str | None = None,
-) -> Vault:
+) -> VaultSpec:
     """The vault an engine backs up into: ``url``, or the embedded default.
 
     With no URL the vault is the folder ``DATA/vault``, and its key, unless a
@@ -345,7 +346,6 @@ def engine_vault(
     import logging
 
     from tablekeeper.vault.crypto import VaultKey
-    from tablekeeper.vault.store import open_store
 
     data = os.path.abspath(data_dir)
     if url is None:
@@ -362,8 +362,7 @@ def engine_vault(
                 )
     if key_file is None:
         raise VaultError(f"open vault {url}: no key: give --vault-key-file or set ${KEY_FILE_ENV}")
-    store = open_store(url, endpoint_url=endpoint_url, region=region)
-    return Vault(store, VaultKey.load(key_file))
+    return VaultSpec(url, os.path.abspath(key_file), endpoint_url, region)
 
 
 def add_restore_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

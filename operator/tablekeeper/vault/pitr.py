@@ -1,6 +1,6 @@
 """Point-in-time recovery of a running engine's tables: archiving, bases, window, restore.
 
-**Enabling** pins a read snapshot at once: it becomes the window's first
+**Enabling** pins the table's moment at once: it becomes the window's first
 base (an ordinary backup of type PITR, written in the background) and its
 sequence number is where archiving starts.  From then on the **archiver**
 ships every table's new change-log records to the vault at least once per
@@ -55,9 +55,10 @@ from tablekeeper.vault.pitr_plan import (
     plan_prune,
 )
 from tablekeeper.vault.pitr_state import PitrState, TablePitr
-from tablekeeper.vault.records import CREATING, PendingBackup
+from tablekeeper.vault.records import CREATING
 from tablekeeper.vault.restore import Overrides, plan_target, run_restore
-from tablekeeper.vault.service import AVAILABLE, BackupView, pin_snapshot, write_snapshot
+from tablekeeper.vault.service import AVAILABLE, BackupView
+from tablekeeper.vault.snapshot import Pinned, SnapshotJob, Snapshots
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,11 @@ class PitrService:
         interval: float = 1.0,
         base_every: float = BASE_EVERY,
         base_records: int = BASE_RECORDS,
+        snapshots: Snapshots | None = None,
     ) -> None:
         self.engine = engine
         self.vault = vault
+        self.snapshots = snapshots or Snapshots(engine, vault, None)
         self.archive = PitrArchive(vault)
         self.state = state
         self.interval = interval
@@ -149,7 +152,7 @@ class PitrService:
         if not enabled:
             if record is not None and record.enabled:
                 self.state.put(record.replace(enabled=False))
-                self._spawn(self._drop_archive(table.table_id))
+                self._spawn(self._drop_archive(table.table_id, record))
             return self.describe(table_name)
         period = period_days or (record.period_days if record is not None and record.enabled
                                  else DEFAULT_PERIOD_DAYS)
@@ -165,47 +168,41 @@ class PitrService:
     def _start_window(self, table: TableDefinition, period: int) -> None:
         """A new window: the base as of now, and archiving from its sequence on."""
         now_ms = self._now_ms()
-        snapshot, stack = pin_snapshot(self.engine, table)
+        pinned = self.snapshots.pin(table, f"pitr-base:{table.table_id}:{now_ms}")
         try:
-            sequence = snapshot.stats().last_sequence
             self.state.put(TablePitr(
                 table_id=table.table_id, table_name=table.name, table_arn=table.arn, enabled=True,
-                period_days=period, window_start_ms=now_ms, archived_seq=sequence,
+                period_days=period, window_start_ms=now_ms, archived_seq=pinned.sequence,
                 definition=table.to_json(),
             ))
         except BaseException:
-            stack.close()
+            self.snapshots.release(pinned)
             raise
-        self._start_base(table, snapshot, stack, now_ms, first=True)
+        self._start_base(pinned, now_ms, first=True)
 
     # --- bases ------------------------------------------------------------------------
 
-    def _start_base(
-        self, table: TableDefinition, snapshot: Any, stack: Any, now_ms: int, first: bool
-    ) -> None:
-        stats = snapshot.stats()
-        record = PendingBackup(
-            backup_id=fmt.new_backup_id(now_ms / 1000), status=CREATING, name=f"{table.name}$PITR",
-            backup_type=pf.BASE_TYPE, created=now_ms / 1000, definition=table.to_json(),
-            item_count=stats.item_count, size_bytes=stats.item_bytes, sequence=stats.last_sequence,
-        )
-        annotations = {pf.BASE_TABLE_ANNOTATION: table.table_id}
-        task = asyncio.get_running_loop().create_task(
-            self._write_base(table.table_id, record, snapshot, stack, annotations, first)
-        )
+    def _pin_base(self, table: TableDefinition, first: bool) -> None:
+        now_ms = self._now_ms()
+        self._start_base(self.snapshots.pin(table, f"pitr-base:{table.table_id}:{now_ms}"), now_ms, first)
+
+    def _start_base(self, pinned: Pinned, now_ms: int, first: bool) -> None:
+        table = pinned.table
+        job = self.snapshots.job(pinned, fmt.new_backup_id(now_ms / 1000), now_ms / 1000,
+                                 f"{table.name}$PITR", pf.BASE_TYPE,
+                                 {pf.BASE_TABLE_ANNOTATION: table.table_id,
+                                  pf.BASE_WINDOW_ANNOTATION: str(self._window_start(table.table_id))})
+        task = asyncio.get_running_loop().create_task(self._write_base(pinned, job, first))
         self._bases[table.table_id] = task
 
-    async def _write_base(
-        self, table_id: str, record: PendingBackup, snapshot: Any, stack: Any,
-        annotations: dict[str, str], first: bool,
-    ) -> None:
+    async def _write_base(self, pinned: Pinned, job: SnapshotJob, first: bool) -> None:
+        table_id = pinned.table.table_id
         try:
-            await asyncio.to_thread(write_snapshot, self.vault, snapshot, stack, record, annotations,
-                                    self._stopping, self.engine.clock)
+            await self.snapshots.write(pinned, job)
             if first:
                 await self._write_settings(table_id)
         except Exception as error:
-            log.error("PITR base of table %s failed (retrying): %s", record.name, error)
+            log.error("PITR base of table %s failed (retrying): %s", pinned.table.name, error)
             self._note_problem(table_id, f"write base: {error}")
             return
         finally:
@@ -213,10 +210,14 @@ class PitrService:
         current = self.state.get(table_id)
         if current is None or not current.enabled:
             return
-        created_ms = int(record.created * 1000)
+        created_ms = int(job.created * 1000)
         latest = current.latest_ms if current.latest_ms is not None else created_ms
-        self.state.put(current.replace(base_seq=record.sequence, base_ms=created_ms, latest_ms=latest,
+        self.state.put(current.replace(base_seq=job.sequence, base_ms=created_ms, latest_ms=latest,
                                        problem=""))
+
+    def _window_start(self, table_id: str) -> int:
+        record = self.state.get(table_id)
+        return 0 if record is None else record.window_start_ms
 
     def _note_problem(self, table_id: str, problem: str) -> None:
         current = self.state.get(table_id)
@@ -255,8 +256,7 @@ class PitrService:
         if table is None or table.table_id != record.table_id:
             return  # deleted under our feet (no hook ran): nothing more to archive
         if record.base_seq is None and record.table_id not in self._bases:
-            snapshot, stack = pin_snapshot(self.engine, table)  # the first base failed: again
-            self._start_base(table, snapshot, stack, self._now_ms(), first=True)
+            self._pin_base(table, first=True)  # the first base failed: again
             return
         await self.ship(table)
         current = self.state.get(record.table_id)
@@ -265,8 +265,7 @@ class PitrService:
             self._now_ms() - current.base_ms >= self.base_every * 1000
             or current.archived_seq - (current.base_seq or 0) >= self.base_records
         ):
-            snapshot, stack = pin_snapshot(self.engine, table)
-            self._start_base(table, snapshot, stack, self._now_ms(), first=False)
+            self._pin_base(table, first=False)
         if time.monotonic() - self._pruned.get(table.table_id, 0.0) >= PRUNE_EVERY:
             await self.prune(current)
             self._pruned[table.table_id] = time.monotonic()
@@ -391,17 +390,32 @@ class PitrService:
 
         await asyncio.to_thread(prune)
 
-    async def _drop_archive(self, table_id: str) -> None:
-        """Disabling drops the window: every base and object of the table's archive goes."""
+    async def _drop_archive(self, table_id: str, window: TablePitr | None = None) -> None:
+        """Drop a table's archive: all of it, or when ``window`` is given only that window's.
+
+        Disabling drops the window it ends; a window enabled again meanwhile
+        keeps its own bases (told apart by their window annotation), segments
+        (after the old window's last archived record) and settings.
+        """
         base = self._bases.get(table_id)
         if base is not None:
             await asyncio.gather(base, return_exceptions=True)
+        cutoff_ms = self._now_ms()
+
+        def old(manifest: BackupManifest) -> bool:
+            return window is None or manifest.annotations.get(pf.BASE_WINDOW_ANNOTATION) == str(
+                window.window_start_ms)
 
         def drop() -> None:
-            for found, _ in self.archive.bases(table_id):
-                self.vault.delete_backup(found.backup_id)
-            for info in list(self.vault.store.list(pf.table_prefix(table_id))):
-                self.vault.store.delete(info.key)
+            for found, manifest in self.archive.bases(table_id):
+                if old(manifest):
+                    self.vault.delete_backup(found.backup_id)
+            for ref in self.archive.segments(table_id):
+                if window is None or ref.last <= window.archived_seq:
+                    self.vault.store.delete(ref.name)
+            for info in list(self.vault.store.list(pf.settings_prefix(table_id))):
+                if window is None or pf.settings_time(info.key) <= cutoff_ms:
+                    self.vault.store.delete(info.key)
 
         try:
             await asyncio.to_thread(drop)
@@ -482,6 +496,7 @@ class PitrService:
 
     def close(self) -> None:
         self._stopping.set()
+        self.snapshots.close()
         for task in (*self._bases.values(), *self._restores):
             task.cancel()
         self.state.close()

@@ -35,6 +35,7 @@ __all__ = ["KIND_SEGMENT", "KIND_SETTINGS"]
 PITR: Final = "pitr/"
 BASE_TYPE: Final = "PITR"  # the backup type of a base; ListBackups never shows it
 BASE_TABLE_ANNOTATION: Final = "pitr-table-id"
+BASE_WINDOW_ANNOTATION: Final = "pitr-window-start"  # ms: the window a base belongs to
 
 _SEGMENT = re.compile(r"^(\d{20})-(\d{20})\.(\d{15})-(\d{15})$")
 
@@ -108,9 +109,17 @@ def decode_segment(body: bytes, ref: SegmentRef, table_id: str) -> list[StoredRe
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise damaged(None, ref.name, f"log segment does not parse: {error}") from None
     sequences = [record.sequence for record in records]
-    if table != table_id or sequences != list(range(ref.first, ref.last + 1)):
+    times = [record.timestamp_ms for record in records]
+    if (table != table_id or sequences != list(range(ref.first, ref.last + 1))
+            or (min(times, default=None), max(times, default=None)) != (ref.first_ms, ref.last_ms)):
         raise damaged(None, ref.name, "log segment does not hold the records its name says")
     return records
+
+
+def settings_time(name: str) -> int:
+    """When a settings object was written (its name's milliseconds); 0 for a name not ours."""
+    stem = name.rsplit("/", 1)[-1].split("-", 1)[0]
+    return int(stem) if stem.isdigit() else 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,6 @@ import contextlib
 import logging
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -35,16 +34,15 @@ from tablekeeper.engine.errors import (
     TableNotFoundException,
 )
 from tablekeeper.engine.loading import TableExists, abandon_restore, begin_restore, interrupted_restores
-from tablekeeper.engine.storage.base import ITEMS, Reader
 from tablekeeper.engine.tables import RestoreSummary, TableDefinition, describe_table
 from tablekeeper.vault import format as fmt
-from tablekeeper.vault.backup import BackupWriter
 from tablekeeper.vault.catalog import Vault
 from tablekeeper.vault.errors import VaultError
-from tablekeeper.vault.format import BackupAborted, BackupDamaged, BackupManifest, BackupNotFound
+from tablekeeper.vault.format import BackupDamaged, BackupManifest, BackupNotFound
 from tablekeeper.vault.pitr_format import BASE_TYPE
 from tablekeeper.vault.records import CREATING, FAILED, BackupRecords, PendingBackup
 from tablekeeper.vault.restore import Overrides, backup_items, plan_target, run_restore
+from tablekeeper.vault.snapshot import Pinned, Snapshots
 
 log = logging.getLogger(__name__)
 
@@ -158,42 +156,6 @@ def _throughput(described: dict[str, Any]) -> dict[str, Any]:
             "WriteCapacityUnits": described["WriteCapacityUnits"]}
 
 
-def write_snapshot(
-    vault: Vault,
-    snapshot: Reader,
-    stack: contextlib.ExitStack,
-    record: PendingBackup,
-    annotations: dict[str, str],
-    stopping: threading.Event,
-    clock: Callable[[], float],
-) -> BackupManifest:
-    """Write a pinned snapshot's items as a backup (on a worker thread); closes ``stack`` after.
-
-    Gives up (``BackupAborted``) when ``stopping`` is set: the engine is shutting down.
-    """
-    what = f"write backup {record.backup_id}"
-    with stack, BackupWriter(
-        vault, record.backup_id, record.definition, record.sequence, record.created,
-        name=record.name, backup_type=record.backup_type, annotations=annotations,
-        expected_items=record.item_count, clock=clock,
-    ) as writer:
-        for count, (key, item) in enumerate(snapshot.range(None, None, space=ITEMS)):
-            if count % 1024 == 0 and stopping.is_set():
-                raise BackupAborted(f"{what}: the engine is stopping")
-            writer.add(key, item)
-        return writer.finish()
-
-
-def pin_snapshot(engine: Engine, table: TableDefinition) -> tuple[Reader, contextlib.ExitStack]:
-    """A read snapshot of the table as of now, held open until the stack closes."""
-    stack = contextlib.ExitStack()
-    try:
-        return stack.enter_context(engine.reader(table).snapshot()), stack
-    except BaseException:
-        stack.close()
-        raise
-
-
 def backup_id_of_arn(arn: str) -> str | None:
     """The backup id an ARN names (``<table arn>/backup/<id>``), None if it names none."""
     _, found, backup_id = arn.rpartition("/backup/")
@@ -220,10 +182,16 @@ class BackupService:
     """The engine's backups in one vault; see the module docstring."""
 
     def __init__(
-        self, engine: Engine, vault: Vault, records: BackupRecords, system: SystemBackups | None = None
+        self,
+        engine: Engine,
+        vault: Vault,
+        records: BackupRecords,
+        system: SystemBackups | None = None,
+        snapshots: Snapshots | None = None,
     ) -> None:
         self.engine = engine
         self.system = system
+        self.snapshots = snapshots or Snapshots(engine, vault, None)
         self.vault = vault
         self.records = records
         self._manifests: dict[str, BackupManifest] = {}
@@ -248,28 +216,27 @@ class BackupService:
                 "The backup is either being created, deleted or restored to a table."
             )
         now = engine.clock()
-        snapshot, stack = pin_snapshot(engine, table)  # the backup's moment
+        backup_id = fmt.new_backup_id(now)
+        pinned = self.snapshots.pin(table, f"backup:{backup_id}")  # the backup's moment
+        record = PendingBackup(
+            backup_id=backup_id, status=CREATING, name=backup_name,
+            backup_type=backup_type, created=now, definition=table.to_json(),
+            item_count=pinned.item_count, size_bytes=pinned.item_bytes, sequence=pinned.sequence,
+        )
         try:
-            stats = snapshot.stats()
-            record = PendingBackup(
-                backup_id=fmt.new_backup_id(now), status=CREATING, name=backup_name,
-                backup_type=backup_type, created=now, definition=table.to_json(),
-                item_count=stats.item_count, size_bytes=stats.item_bytes, sequence=stats.last_sequence,
-            )
             self.records.add(record)
         except BaseException:
-            stack.close()
+            self.snapshots.release(pinned)
             raise
-        task = asyncio.get_running_loop().create_task(self._write(record, snapshot, stack))
+        task = asyncio.get_running_loop().create_task(self._write(record, pinned))
         self._writing[record.backup_id] = task
         return BackupView.of_pending(record)
 
-    async def _write(self, record: PendingBackup, snapshot: Reader, stack: contextlib.ExitStack) -> None:
+    async def _write(self, record: PendingBackup, pinned: Pinned) -> None:
         try:
-            manifest = await asyncio.to_thread(
-                write_snapshot, self.vault, snapshot, stack, record,
-                {TABLE_SIZE_ANNOTATION: str(record.size_bytes)}, self._stopping, self.engine.clock,
-            )
+            job = self.snapshots.job(pinned, record.backup_id, record.created, record.name,
+                                     record.backup_type, {TABLE_SIZE_ANNOTATION: str(record.size_bytes)})
+            manifest = await self.snapshots.write(pinned, job)
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -423,6 +390,7 @@ class BackupService:
 
     def close(self) -> None:
         self._stopping.set()
+        self.snapshots.close()
         for task in (*self._writing.values(), *self._restoring.values()):
             task.cancel()
         self.records.close()

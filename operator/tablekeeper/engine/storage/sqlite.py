@@ -897,6 +897,13 @@ class SqliteStorage:
 
     # --- bulk load (restores): the lead's block; see base.Storage.bulk_load -------------
 
+    def table_file(self, table: str) -> Path:
+        """The table's database file, for ``read_as_of`` in a backup's worker process."""
+        tf = self._files.get(table)
+        if tf is None or tf.dropped:
+            raise TableMissing(f"read table {table}: not open")
+        return tf.path
+
     async def bulk_load(
         self,
         table: str,
@@ -1001,3 +1008,58 @@ def _resolve(items: list[tuple[_Request, Any, BaseException | None]]) -> None:
             request.future.set_result(result)
         else:
             request.future.set_exception(error)
+
+
+# --- reading a table as of a sequence number, from any thread or process (backups) -------
+
+
+def read_as_of(
+    path: Path, sequence: int, key_of: Callable[[bytes], bytes]
+) -> Iterator[tuple[bytes, bytes]]:
+    """A table file's items as they were right after its log record ``sequence``, in key order.
+
+    Opens its own read-only connection, so it runs in any thread or process
+    (a backup's worker process: it must not share the engine's interpreter
+    lock).  It pins a read transaction at the file's current state S2 >=
+    ``sequence`` and puts back, for every key the log records in
+    (``sequence``, S2] touched, its image before the first of them.  Those
+    records must still be in the log (``Engine.hold_log`` keeps them).
+    ``key_of`` maps a record's ``keys`` to the item's stored key.
+    """
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        (last,) = conn.execute("SELECT last_seq FROM meta").fetchone()
+        before: dict[bytes, bytes | None] = {}
+        expected = sequence + 1
+        for seq, keys, old in conn.execute(
+            "SELECT seq, keys, old FROM log WHERE seq > ? ORDER BY seq", (sequence,)
+        ):
+            if seq != expected:
+                raise StorageError(f"read table {path.stem} as of {sequence}: log record {expected} is gone")
+            expected += 1
+            before.setdefault(key_of(keys), old)
+        if expected != last + 1:
+            raise StorageError(f"read table {path.stem} as of {sequence}: log records up to {last} are gone")
+        restored = sorted(before.items())
+        position = 0
+        for key, value in conn.execute("SELECT k, v FROM items ORDER BY k"):
+            while position < len(restored) and restored[position][0] < key:
+                if restored[position][1] is not None:
+                    yield restored[position]  # type: ignore[misc]
+                position += 1
+            if key in before:
+                old = before[key]
+                if old is not None:
+                    yield key, old
+                if position < len(restored) and restored[position][0] == key:
+                    position += 1
+            else:
+                yield key, value
+        for key, old in restored[position:]:
+            if old is not None:
+                yield key, old
+    except sqlite3.Error as exc:
+        raise StorageError(f"read table {path.stem} as of {sequence}: {exc}") from exc
+    finally:
+        conn.close()

@@ -17,6 +17,7 @@ stores) is written from a thread instead, by the same code.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -180,6 +181,8 @@ class Snapshots:
 def main() -> int:
     """The worker: a JSON request on stdin, the backup written, its id on stdout; an error on stderr."""
     request: dict[str, Any] = json.loads(sys.stdin.read())
+    with contextlib.suppress(OSError):
+        os.nice(10)  # the live table's requests come first: a backup may take longer, not them
     try:
         vault = VaultSpec(**request["vault"]).open()
         job = SnapshotJob(**request["job"])

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
+from prometheus_client.registry import Collector
+
 from tablekeeper.engine.engine import Engine
 from tablekeeper.engine.operations.base import Operation
 
@@ -22,12 +24,13 @@ def _nothing() -> None:
 @dataclass(frozen=True)
 class Extension:
     """Operations served beside the engine's own (``DynamoDB_20120810.*``), background tasks
-    started with the server and cancelled at shutdown, and what to close after them."""
+    started with the server and cancelled at shutdown, what to close after them, and metrics."""
 
     name: str
     operations: Mapping[str, Operation] = field(default_factory=dict)
     tasks: tuple[Callable[[], Awaitable[None]], ...] = ()
     close: Callable[[], None] = _nothing
+    collectors: tuple[Collector, ...] = ()  # Prometheus collectors for the engine's /metrics
 
 
 ExtensionFactory = Callable[[Engine], Extension]

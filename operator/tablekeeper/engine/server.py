@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from tablekeeper.engine.engine import Engine, EngineConfig
 from tablekeeper.engine.extensions import Extension, ExtensionFactory
 from tablekeeper.engine.index_builds import run_index_work
 from tablekeeper.engine.maintenance import run_maintenance
+from tablekeeper.engine.metrics import RequestMetrics, with_metrics_endpoint
 from tablekeeper.engine.protocol.dispatch import (
     DYNAMODB,
     ENGINE_OPERATIONS,
@@ -108,8 +111,13 @@ async def serve(options: ServerOptions, stop: asyncio.Event) -> None:
     except BaseException:
         _close(extensions, engine)
         raise
-    app = DynamoDBApplication(engine, authenticate=authenticate, operations=operations)
-    server = HttpServer(app)
+    metrics = RequestMetrics()
+    registry = CollectorRegistry()
+    for collector in (metrics, *(c for extension in extensions for c in extension.collectors)):
+        registry.register(collector)
+    app = DynamoDBApplication(engine, authenticate=authenticate, operations=operations,
+                              observe=metrics.observe)
+    server = HttpServer(with_metrics_endpoint(app, registry))
     try:
         port = await server.start(options.host, options.port)
     except OSError as exc:

@@ -19,6 +19,7 @@ from tablekeeper.engine.extensions import Extension
 from tablekeeper.engine.operations.base import Operation, WireResult
 from tablekeeper.engine.shapes import TABLE_NAME_PATTERN, Members
 from tablekeeper.vault.catalog import Vault
+from tablekeeper.vault.metrics import VaultMetrics
 from tablekeeper.vault.pitr import PitrService
 from tablekeeper.vault.pitr_api import pitr_operations
 from tablekeeper.vault.pitr_state import PitrState
@@ -179,10 +180,12 @@ def backup_extension(
 
     def make(engine: Engine) -> Extension:
         snapshots = Snapshots(engine, vault, spec)
+        metrics = VaultMetrics()
         pitr = PitrService(engine, vault, PitrState(engine.config.data_dir), interval=pitr_interval,
-                           snapshots=snapshots)
+                           snapshots=snapshots, metrics=metrics)
+        metrics.lags = pitr.lags
         service = BackupService(engine, vault, BackupRecords(engine.config.data_dir), system=pitr,
-                                snapshots=snapshots)
+                                snapshots=snapshots, metrics=metrics)
 
         def close() -> None:
             service.close()
@@ -193,6 +196,7 @@ def backup_extension(
             operations={**_operations(service), **pitr_operations(pitr)},
             tasks=(service.resume_restores, pitr.run),
             close=close,
+            collectors=(metrics,),
         )
 
     return make

@@ -47,6 +47,7 @@ from tablekeeper.vault import pitr_format as pf
 from tablekeeper.vault.catalog import Vault
 from tablekeeper.vault.errors import ObjectExists, VaultError
 from tablekeeper.vault.format import BackupManifest
+from tablekeeper.vault.metrics import VaultMetrics
 from tablekeeper.vault.pitr_archive import PitrArchive
 from tablekeeper.vault.pitr_plan import (
     DAY_MS,
@@ -82,8 +83,10 @@ class PitrService:
         base_every: float = BASE_EVERY,
         base_records: int = BASE_RECORDS,
         snapshots: Snapshots | None = None,
+        metrics: VaultMetrics | None = None,
     ) -> None:
         self.engine = engine
+        self.metrics = metrics or VaultMetrics()
         self.vault = vault
         self.snapshots = snapshots or Snapshots(engine, vault, None)
         self.archive = PitrArchive(vault)
@@ -182,8 +185,8 @@ class PitrService:
 
     # --- bases ------------------------------------------------------------------------
 
-    def _pin_base(self, table: TableDefinition, first: bool) -> None:
-        now_ms = self._now_ms()
+    def _pin_base(self, table: TableDefinition, first: bool, now_ms: int | None = None) -> None:
+        now_ms = self._now_ms() if now_ms is None else now_ms
         self._start_base(self.snapshots.pin(table, f"pitr-base:{table.table_id}:{now_ms}"), now_ms, first)
 
     def _start_base(self, pinned: Pinned, now_ms: int, first: bool) -> None:
@@ -198,10 +201,13 @@ class PitrService:
     async def _write_base(self, pinned: Pinned, job: SnapshotJob, first: bool) -> None:
         table_id = pinned.table.table_id
         try:
-            await self.snapshots.write(pinned, job)
+            manifest = await self.snapshots.write(pinned, job)
+            self.metrics.backup(pf.BASE_TYPE, self.engine.clock() - job.created, manifest.written_bytes,
+                                ok=True)
             if first:
                 await self._write_settings(table_id)
         except Exception as error:
+            self.metrics.backup(pf.BASE_TYPE, 0.0, 0, ok=False)
             log.error("PITR base of table %s failed (retrying): %s", pinned.table.name, error)
             self._note_problem(table_id, f"write base: {error}")
             return
@@ -256,7 +262,11 @@ class PitrService:
         if table is None or table.table_id != record.table_id:
             return  # deleted under our feet (no hook ran): nothing more to archive
         if record.base_seq is None and record.table_id not in self._bases:
-            self._pin_base(table, first=True)  # the first base failed: again
+            # The first base failed or was cut short (a stop, a crash): the window starts again
+            # with the one taken now, as no restore can reach a time before a base.
+            now_ms = self._now_ms()
+            self.state.put(record.replace(window_start_ms=now_ms))
+            self._pin_base(table, first=True, now_ms=now_ms)
             return
         await self.ship(table)
         current = self.state.get(record.table_id)
@@ -274,6 +284,9 @@ class PitrService:
         """Ship the table's records not yet in the vault, then mark the archive complete as of now."""
         reader = self.engine.reader(table)
         checked_ms = self._now_ms()
+        # Records timestamped by then may still be committing: wait for them, or the archive
+        # would be called complete as of a time whose last records it lacks.
+        await barrier(self.engine)
         last = reader.stats().last_sequence
         while True:
             record = self.state.get(table.table_id)
@@ -486,9 +499,23 @@ class PitrService:
             raise PointInTimeRecoveryUnavailableException(str(error)) from None
 
     async def _restore(self, table: TableDefinition, plan: RestorePlan, what: str) -> None:
-        with contextlib.suppress(Exception):  # run_restore logged it and removed the table
+        started = time.monotonic()
+        try:
             await run_restore(self.engine, table, lambda: self.archive.items(table, plan), what,
                               stopping=self._stopping)
+        except Exception:  # run_restore logged it and removed the table
+            self.metrics.restore("pitr", 0.0, ok=False)
+        else:
+            self.metrics.restore("pitr", time.monotonic() - started, ok=True)
+
+    def lags(self) -> dict[str, float]:
+        """Each PITR table's archive lag in seconds, by table name (for the metrics)."""
+        lags = {}
+        for record in self.state.all():
+            lag = self.lag_seconds(record.table_id) if record.deleted_ms is None else None
+            if lag is not None:
+                lags[record.table_name] = lag
+        return lags
 
     async def wait_idle(self) -> None:
         while self._bases or self._restores:

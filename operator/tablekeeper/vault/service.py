@@ -19,9 +19,9 @@ Vault I/O never runs on the event loop's thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -39,6 +39,7 @@ from tablekeeper.vault import format as fmt
 from tablekeeper.vault.catalog import Vault
 from tablekeeper.vault.errors import VaultError
 from tablekeeper.vault.format import BackupDamaged, BackupManifest, BackupNotFound
+from tablekeeper.vault.metrics import VaultMetrics
 from tablekeeper.vault.pitr_format import BASE_TYPE
 from tablekeeper.vault.records import CREATING, FAILED, BackupRecords, PendingBackup
 from tablekeeper.vault.restore import Overrides, backup_items, plan_target, run_restore
@@ -188,8 +189,10 @@ class BackupService:
         records: BackupRecords,
         system: SystemBackups | None = None,
         snapshots: Snapshots | None = None,
+        metrics: VaultMetrics | None = None,
     ) -> None:
         self.engine = engine
+        self.metrics = metrics or VaultMetrics()
         self.system = system
         self.snapshots = snapshots or Snapshots(engine, vault, None)
         self.vault = vault
@@ -245,7 +248,10 @@ class BackupService:
                 reason = f"write backup {record.backup_id}: {error}"
             log.error("backup %s of table %s failed: %s", record.backup_id, record.name, reason)
             self.records.fail(record.backup_id, reason)
+            self.metrics.backup(record.backup_type, 0.0, 0, ok=False)
         else:
+            self.metrics.backup(record.backup_type, self.engine.clock() - record.created,
+                                manifest.written_bytes, ok=True)
             self._manifests[manifest.backup_id] = manifest
             self.records.remove(record.backup_id)
             log.info("backup %s available: %d items", record.backup_id, manifest.item_count)
@@ -361,11 +367,17 @@ class BackupService:
 
     async def _restore(self, table: TableDefinition, manifest: BackupManifest) -> None:
         key = f"{manifest.backup_arn}|{table.table_id}"
-        with contextlib.suppress(Exception):  # run_restore logged it and removed the table
+        started = time.monotonic()
+        try:
             await run_restore(self.engine, table, backup_items(self.vault, manifest),
                               f"restore backup {manifest.backup_id}", expected_items=manifest.item_count,
                               stopping=self._stopping)
-        self._restoring.pop(key, None)
+        except Exception:  # run_restore logged it and removed the table
+            self.metrics.restore("backup", 0.0, ok=False)
+        else:
+            self.metrics.restore("backup", time.monotonic() - started, ok=True)
+        finally:
+            self._restoring.pop(key, None)
 
     async def resume_restores(self) -> None:
         """Start again, from nothing, the restores the engine's last stop interrupted."""

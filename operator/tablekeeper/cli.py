@@ -98,6 +98,47 @@ def _add_backup(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     add_pitr_commands(sub)
 
 
+def _operator_command(args: argparse.Namespace) -> int:
+    from tablekeeper.controllers.builders import EngineSettings
+    from tablekeeper.controllers.operator import OperatorConfig, run
+
+    config = OperatorConfig(
+        namespaces=tuple(args.namespace or ()),
+        liveness_port=args.liveness_port,
+        metrics_port=args.metrics_port,
+        engine=EngineSettings(image=args.engine_image),
+        status_interval=args.status_interval,
+        retry_delay=args.retry_delay,
+        peering=args.peering,
+    )
+    return run(config)
+
+
+def _add_operator(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from tablekeeper.controllers.builders import DEFAULT_ENGINE_IMAGE
+
+    p = sub.add_parser("operator", help="run the Kubernetes operator (kopf)",
+                       description="Run the operator: Tables become engines. It finds an engine at "
+                       "http://<table>-engine.<namespace>.svc:8000, or where $TABLEKEEPER_ENGINE_ENDPOINTS "
+                       '(JSON, {"namespace/table": "http://host:port"}) says.')
+    p.add_argument("--namespace", action="append", metavar="NS",
+                   help="watch this namespace (repeatable; globs allowed; default: all namespaces)")
+    p.add_argument("--liveness-port", type=int, default=8080,
+                   help="port of the liveness endpoint http://0.0.0.0:PORT/healthz (default 8080)")
+    p.add_argument("--metrics-port", type=int, default=9090,
+                   help="port of the Prometheus endpoint /metrics (default 9090; 0 turns it off)")
+    p.add_argument("--engine-image", default=os.environ.get("TABLEKEEPER_ENGINE_IMAGE", DEFAULT_ENGINE_IMAGE),
+                   help="the engine's container image "
+                   f"(default $TABLEKEEPER_ENGINE_IMAGE or {DEFAULT_ENGINE_IMAGE})")
+    p.add_argument("--status-interval", type=_positive_seconds, default=30.0, metavar="SECONDS",
+                   help="how often each Table's status is refreshed from its engine (default 30)")
+    p.add_argument("--retry-delay", type=_positive_seconds, default=10.0, metavar="SECONDS",
+                   help="how long to wait before trying an engine that did not answer again (default 10)")
+    p.add_argument("--peering", default=None, metavar="NAME",
+                   help="kopf peering object to coordinate replicas with (default: standalone)")
+    p.set_defaults(func=_operator_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tablekeeper", description=__doc__)
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
@@ -105,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine(sub)
     _add_backup(sub)
     _add_bench(sub)
+    _add_operator(sub)
     return parser
 
 

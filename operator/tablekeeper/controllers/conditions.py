@@ -161,13 +161,20 @@ def phase_of(conditions: Iterable[Condition]) -> Phase:
     return Phase.READY if ready.status is ConditionStatus.TRUE else Phase.NOT_READY
 
 
-def status_fields(observed_generation: int, conditions: Iterable[Condition]) -> dict[str, Any]:
-    """The common part of every kind's status, ready to merge into a status patch."""
+def status_fields(
+    observed_generation: int | None, conditions: Iterable[Condition], phase: str | None = None
+) -> dict[str, Any]:
+    """The common part of every kind's status, ready to merge into a status patch.
+
+    ``phase`` is the kind's own (each CRD allows only its kind's phases, e.g. a
+    Table's Pending/Creating/Active/Updating/Deleting/Failed); without it, the
+    generic ``phase_of``, which no CRD's enum allows as it stands.
+    """
     current = tuple(conditions)
     return {
         "observedGeneration": observed_generation,
         "conditions": [c.to_dict() for c in current],
-        "phase": str(phase_of(current)),
+        "phase": phase if phase is not None else str(phase_of(current)),
     }
 
 

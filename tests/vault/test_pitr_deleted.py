@@ -161,3 +161,28 @@ def test_pitr_commands_describe_and_restore_with_no_engine(tmp_path: Path) -> No
         assert sorted(map(repr, scan_all(process.client(), "as-of-mark"))) == expected
     finally:
         process.stop()
+
+
+def test_another_engine_on_the_same_vault_restores_a_table_from_its_archive(tmp_path: Path) -> None:
+    first = start_engine(tmp_path / "first", "--pitr-interval", "0.1")
+    try:
+        ddb = first.client()
+        table = create_table(ddb, unique_name())
+        _enable(ddb, table)
+        _fill(ddb, table, 15, "shared")
+        expected = by_key(scan_all(ddb, table), "pk")
+        time.sleep(0.5)  # shipped
+    finally:
+        first.stop()
+    vault = ["--vault", "file://" + str(tmp_path / "first" / "vault"),
+             "--vault-key-file", str(tmp_path / "first" / "vault.key")]
+    second = start_engine(tmp_path / "second", *vault)
+    try:
+        ddb = second.client()
+        target = unique_name("elsewhere")
+        ddb.restore_table_to_point_in_time(SourceTableName=table, TargetTableName=target,
+                                           UseLatestRestorableTime=True)
+        assert wait_restored(ddb, target) is not None
+        assert by_key(scan_all(ddb, target), "pk") == expected
+    finally:
+        second.stop()

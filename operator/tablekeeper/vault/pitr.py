@@ -41,7 +41,7 @@ from tablekeeper.engine.errors import (
 )
 from tablekeeper.engine.loading import TableExists, begin_restore
 from tablekeeper.engine.storage.base import StoredRecord
-from tablekeeper.engine.tables import RestoreSummary, TableDefinition, describe_table
+from tablekeeper.engine.tables import RestoreSummary, TableDefinition, describe_table, table_arn
 from tablekeeper.vault import format as fmt
 from tablekeeper.vault import pitr_format as pf
 from tablekeeper.vault.catalog import Vault
@@ -442,10 +442,18 @@ class PitrService:
     ) -> dict[str, Any]:
         """RestoreTableToPointInTime: ``when_ms`` None means the latest restorable time.
 
-        ``source`` is a live table's name or ARN, or the ARN of a deleted
-        table whose archive is still kept.
+        ``source`` is a live table's name or ARN, the ARN of a deleted
+        table whose archive is still kept, or the name or ARN of a table
+        archived in the vault by another engine (the newest such archive).
         """
-        record = self._source(source)
+        try:
+            record = self._source(source)
+        except TableNotFoundException:
+            # Not this engine's table: another engine's archive in the same vault, or one
+            # whose engine is gone (restores into a new engine, e.g. by the operator).
+            record = await asyncio.to_thread(self._archived, source)
+            if record is None:
+                raise
         if record is None or not record.enabled:
             raise PointInTimeRecoveryUnavailableException(
                 f"Point in time recovery is not enabled for table '{self.engine.resolve_name(source)}'"
@@ -461,6 +469,26 @@ class PitrService:
             if deleted:
                 return max(deleted, key=lambda r: r.deleted_ms or 0)
         raise TableNotFoundException(f"Table not found: {self.engine.resolve_name(source)}")
+
+    def _archived(self, source: str) -> TablePitr | None:
+        """The vault's newest archive of a table by ARN (or name), as a record to restore from."""
+        config = self.engine.config
+        arn = source if source.startswith("arn:") else table_arn(config.region, config.account, source)
+        found: tuple[int, TablePitr] | None = None
+        for table_id in self.archive.table_ids():
+            archived = self.archive.describe(table_id)
+            settings = archived.settings
+            if settings is None or settings.table_arn != arn or not settings.enabled:
+                continue
+            latest = archived.latest_ms
+            if latest is None or (found is not None and found[0] >= settings.changed_ms):
+                continue
+            found = (settings.changed_ms, TablePitr(
+                table_id=table_id, table_name=settings.table_name, table_arn=settings.table_arn,
+                enabled=True, period_days=settings.period_days, window_start_ms=settings.window_start_ms,
+                archived_seq=0, latest_ms=latest, deleted_ms=settings.deleted_ms, deletion_recorded=True,
+            ))
+        return None if found is None else found[1]
 
     async def restore_record(
         self, record: TablePitr, target_name: str, when_ms: int | None, overrides: Overrides

@@ -41,11 +41,14 @@ class Switch:
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
     def off(self) -> None:
+        # shutdown() before close(): close() alone leaves a socket that another thread is blocked
+        # on (accept, recv) working on Linux, and the vault would not really go away.
         assert self._listener is not None
-        self._listener.close()
+        for sock in (self._listener, *self._connections):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
         self._listener = None
-        for conn in self._connections:
-            conn.close()
         self._connections.clear()
 
     def _accept(self, listener: socket.socket) -> None:

@@ -155,7 +155,8 @@ class Snapshots:
 
     async def _in_worker(self, job: SnapshotJob) -> BackupManifest:
         assert self.spec is not None
-        request = json.dumps({"vault": dataclasses.asdict(self.spec), "job": dataclasses.asdict(job)})
+        request = json.dumps({"vault": dataclasses.asdict(self.spec), "job": dataclasses.asdict(job),
+                              "parent": os.getpid()})
         worker = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tablekeeper.vault.snapshot",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -178,9 +179,26 @@ class Snapshots:
                 worker.kill()
 
 
+def _die_with_parent(parent: int | None) -> None:
+    """On Linux, end with the engine (even a kill -9 of it): a backup it no longer waits for
+    would otherwise go on and land in the vault unrecorded (its pieces are garbage, collected
+    after the grace period; a finished one would be a stray backup)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if parent is not None and os.getppid() != parent:  # the engine died before the line above
+        sys.exit(1)
+
+
 def main() -> int:
     """The worker: a JSON request on stdin, the backup written, its id on stdout; an error on stderr."""
     request: dict[str, Any] = json.loads(sys.stdin.read())
+    _die_with_parent(request.get("parent"))
     with contextlib.suppress(OSError):
         os.nice(10)  # the live table's requests come first: a backup may take longer, not them
     try:

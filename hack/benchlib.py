@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,19 +37,23 @@ def cpu_seconds(pid: int | None) -> float:
 
 
 @contextmanager
-def own_engine(name: str) -> Iterator[tuple[str, int]]:
-    """A fresh engine (--auth none) on a free port; yields its endpoint and process id."""
+def own_engine(name: str, options: Sequence[str] = ()) -> Iterator[tuple[str, int]]:
+    """A fresh engine (--auth none, more ``options``) on a free port; yields its endpoint and pid."""
     data = Path(tempfile.mkdtemp(prefix=f"tk-{name}-"))
     command = [sys.executable, "-m", "tablekeeper", "engine", "--data", str(data), "--port", "0",
-               "--auth", "none"]
+               "--auth", "none", *options]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         output = process.stdout
         assert output is not None
-        line = output.readline()
-        match = re.search(r"listening on (\S+)", line)
-        if match is None:
-            raise SystemExit(f"{name}: engine did not start: {line}{output.read()}")
+        seen = ""
+        match = None
+        while match is None:  # warnings may come first (a generated vault key, ...)
+            line = output.readline()
+            if not line:
+                raise SystemExit(f"{name}: engine did not start: {seen}")
+            seen += line
+            match = re.search(r"listening on (\S+)", line)
         threading.Thread(target=output.read, daemon=True).start()  # keep the pipe drained
         yield match.group(1), process.pid
     finally:

@@ -402,3 +402,23 @@ def test_recovery_of_a_multi_table_write_recounts_the_spaces_it_replays(tmp_path
     stats = reopened.reader("t2").space_stats("index:g")
     assert (stats.entries, stats.bytes) == (1, 3)
     reopened.close()
+
+
+def test_a_commit_that_fails_fails_its_writes_and_the_next_write_commits(
+    storage: SqliteStorage,
+) -> None:
+    original = storage._commit
+
+    def broken(batch, redo):  # type: ignore[no-untyped-def]
+        for tf in batch.files.values():
+            storage._abort(tf)
+        raise OSError("disk gone")
+
+    storage._commit = broken  # type: ignore[method-assign]
+    with pytest.raises(StorageError, match="disk gone"):
+        write(storage, put(b"a", b"1", 1))
+    storage._commit = original  # type: ignore[method-assign]
+    write(storage, put(b"b", b"2", 1))
+    assert storage.reader("t1").get(b"a") is None
+    assert storage.reader("t1").get(b"b") == b"2"
+    assert storage.reader("t1").stats().last_sequence == 1

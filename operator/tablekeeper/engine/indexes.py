@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
@@ -31,7 +32,7 @@ import orjson
 from tablekeeper.engine.capacity import write_units
 from tablekeeper.engine.engine import dump_item
 from tablekeeper.engine.errors import ValidationException
-from tablekeeper.engine.sizes import stored_item_size
+from tablekeeper.engine.sizes import remember_size, stored_item_size
 from tablekeeper.engine.storage.base import ITEMS, Reader, index_space
 from tablekeeper.engine.tables import IndexDefinition, TableDefinition
 from tablekeeper.engine.values import Item, encode_item, item_size, items_equal, type_of
@@ -82,8 +83,29 @@ def project(index: IndexDefinition, table: TableDefinition, item: Item) -> Item:
     return {name: value for name, value in item.items() if name in names}
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """An item's stored form and its size, as the writer already has them."""
+
+    blob: bytes
+    size: int
+
+
+def _entry(index: IndexDefinition, entry: Item, item: Stored | None) -> bytes:
+    """The stored entry; an ALL entry is the item's own stored form, already built.
+
+    Its size goes to ``sizes.remember_size``, so that the storage's measure of
+    the entry (``sizes.measure_entry``) need not parse it back.
+    """
+    if item is not None and index.projection.type == "ALL":
+        return remember_size(item.blob, item.size)
+    blob = dump_item(entry)
+    return remember_size(blob, item_size(entry))
+
+
 def _changes_of(
-    index: IndexDefinition, table: TableDefinition, key: bytes, old: Item | None, new: Item | None
+    index: IndexDefinition, table: TableDefinition, key: bytes, old: Item | None, new: Item | None,
+    stored: Stored | None,
 ) -> list[Change]:
     space = index_space(index.name)
     old_key = None if old is None else entry_key(index, key, old)
@@ -96,17 +118,19 @@ def _changes_of(
         assert old is not None
         if index.projection.type != "ALL" and items_equal(project(index, table, old), entry):
             return []  # nothing the index holds changed
-        return [(space, new_key, dump_item(entry))]
+        return [(space, new_key, _entry(index, entry, stored))]
     changes: list[Change] = [] if old_key is None else [(space, old_key, None)]
-    changes.append((space, new_key, dump_item(entry)))
+    changes.append((space, new_key, _entry(index, entry, stored)))
     return changes
 
 
 def index_changes(
-    table: TableDefinition, key: bytes, old: Item | None, new: Item | None
+    table: TableDefinition, key: bytes, old: Item | None, new: Item | None,
+    stored: Stored | None = None,
 ) -> Iterable[Change]:
     """Index entries to delete and put when ``old`` becomes ``new``.
 
+    ``stored`` is ``new`` as the writer stores it, when it has it at hand.
     Raises DynamoDB's ValidationException when ``new`` has an index key
     attribute of the wrong type (``check_index_keys``): the write fails whole.
     """
@@ -116,7 +140,7 @@ def index_changes(
         check_index_keys(table, new)
     changes: list[Change] = []
     for index in maintained(table):
-        changes.extend(_changes_of(index, table, key, old, new))
+        changes.extend(_changes_of(index, table, key, old, new, stored))
     return changes
 
 

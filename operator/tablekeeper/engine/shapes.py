@@ -36,6 +36,36 @@ def _shown(value: Any) -> str:
     return f"'{value}'"
 
 
+def _table_name_faults(value: str) -> list[str]:
+    """The constraints a table name (or ARN) breaks, in DynamoDB's order."""
+    if value.startswith("arn:"):
+        return ["Member must have length less than or equal to 1024"] if len(value) > 1024 else []
+    faults = []
+    if len(value) < 3:
+        faults.append("Member must have length greater than or equal to 3")
+    if len(value) > 255:
+        faults.append("Member must have length less than or equal to 255")
+    if not _TABLE_NAME_RE.fullmatch(value):
+        faults.append(f"Member must satisfy regular expression pattern: {TABLE_NAME_PATTERN}")
+    return faults
+
+
+def plain_request(body: dict[str, Any], member: str) -> tuple[str, dict[str, Any]] | None:
+    """(table name, the map ``member``) when a body holds exactly those two, well-formed.
+
+    Most item requests have this shape.  For it, the member checks of an
+    operation's full parse find nothing to report, so the operation may skip
+    them; any other body (None here) takes the full parse and its errors.
+    """
+    if len(body) != 2:
+        return None
+    name = body.get("TableName")
+    value = body.get(member)
+    if type(value) is not dict or type(name) is not str or _table_name_faults(name):
+        return None
+    return name, value
+
+
 class Members:
     """Typed, constraint-checked access to the members of a request body."""
 
@@ -97,16 +127,8 @@ class Members:
         value = self._get(name, (str,), "String", required)
         if value is None:
             return None
-        if value.startswith("arn:"):
-            if len(value) > 1024:
-                self.fail(name, value, "Member must have length less than or equal to 1024")
-            return value
-        if len(value) < 3:
-            self.fail(name, value, "Member must have length greater than or equal to 3")
-        if len(value) > 255:
-            self.fail(name, value, "Member must have length less than or equal to 255")
-        if not _TABLE_NAME_RE.fullmatch(value):
-            self.fail(name, value, f"Member must satisfy regular expression pattern: {TABLE_NAME_PATTERN}")
+        for constraint in _table_name_faults(value):
+            self.fail(name, value, constraint)
         return value
 
     def integer(

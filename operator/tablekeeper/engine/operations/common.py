@@ -16,7 +16,7 @@ import orjson
 from tablekeeper.engine.engine import Engine, dump_item, parse_stored
 from tablekeeper.engine.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
 from tablekeeper.engine.expressions import ExpressionContext
-from tablekeeper.engine.indexes import index_changes
+from tablekeeper.engine.indexes import Stored, index_changes
 from tablekeeper.engine.shapes import Members
 from tablekeeper.engine.storage.base import LogRecord, WriteTxn
 from tablekeeper.engine.tables import TableDefinition
@@ -101,11 +101,15 @@ def write_item(
     if new is None:
         if old.item is None:
             return False
-        blob = None
+        blob, size = None, 0
+        size_delta, count_delta = -old.size, -1
     else:
         if old.item is not None and items_equal(old.item, new):
             return False
         blob = dump_item(new)
+        size = item_size(new) if new_size is None else new_size
+        size_delta = size - old.size
+        count_delta = 0 if old.item is not None else 1
     record = LogRecord(
         timestamp_ms=engine.now_ms(),
         keys=orjson.dumps(encode_item(key_item)),
@@ -113,14 +117,11 @@ def write_item(
         new=blob,
         origin=origin,
     )
-    if new is None:
-        size_delta, count_delta = -old.size, -1
-    else:
-        size = item_size(new) if new_size is None else new_size
-        size_delta = size - old.size
-        count_delta = 0 if old.item is not None else 1
     txn.put_item(table.table_id, key, blob, record, count_delta, size_delta)
-    derived = (*index_changes(table, key, old.item, new), *ttl_changes(table, key, old.item, new))
+    derived = (
+        *index_changes(table, key, old.item, new, Stored(blob, size) if blob else None),
+        *ttl_changes(table, key, old.item, new),
+    )
     for space, entry_key, entry in derived:
         if entry is None:
             txn.delete(table.table_id, space, entry_key)

@@ -47,7 +47,7 @@ from tablekeeper.engine.operations.common import (
     table_for_items,
     write_item,
 )
-from tablekeeper.engine.shapes import Members
+from tablekeeper.engine.shapes import Members, plain_request
 from tablekeeper.engine.storage.base import WriteTxn
 from tablekeeper.engine.tables import TableDefinition
 from tablekeeper.engine.values import Item, decode_item, encode_item, item_size
@@ -175,7 +175,20 @@ class PutItemRequest:
     options: WriteOptions
 
 
+_PLAIN_OPTIONS: Final = WriteOptions("NONE", "NONE", None, None)
+
+
 def parse_put_item(body: dict[str, Any]) -> PutItemRequest:
+    plain = plain_request(body, "Item")
+    if plain is None:
+        return _parse_put_item_members(body)
+    # No options, no condition: steps 1, 2 and 4 have nothing to check.
+    name, item_wire = plain
+    item = decode_item(item_wire)
+    return PutItemRequest(name, item, check_item_size(item), None, _PLAIN_OPTIONS)
+
+
+def _parse_put_item_members(body: dict[str, Any]) -> PutItemRequest:
     m = Members(body)
     consumed = m.string("ReturnConsumedCapacity", enum=RETURN_CONSUMED)
     name = m.table_name()
@@ -377,6 +390,14 @@ class GetItemRequest:
 
 
 def parse_get_item(body: dict[str, Any]) -> GetItemRequest:
+    plain = plain_request(body, "Key")
+    if plain is None:
+        return _parse_get_item_members(body)
+    name, key_wire = plain  # no options, no projection: nothing else to check
+    return GetItemRequest(name, decode_item(key_wire), None, False, None)
+
+
+def _parse_get_item_members(body: dict[str, Any]) -> GetItemRequest:
     m = Members(body)
     consumed = m.string("ReturnConsumedCapacity", enum=RETURN_CONSUMED)
     attributes = m.array("AttributesToGet", min_len=1)

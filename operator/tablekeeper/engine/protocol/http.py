@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024 * 1024 + 64 * 1024  # DynamoDB's 16 MB request limit, plus framing
 _MAX_QUEUED = 32  # pipelined requests buffered per connection before reading pauses
 
+_CLOSE = "Connection: close\r\n"
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large",
             500: "Internal Server Error", 503: "Service Unavailable"}
 
@@ -127,14 +128,16 @@ class _Connection(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        url = httptools.parse_url(self._url)
+        if self._url == b"/":  # what every DynamoDB request asks for
+            path, query = "/", ""
+        else:
+            url = httptools.parse_url(self._url)
+            path = (url.path or b"/").decode("latin-1")
+            query = (url.query or b"").decode("latin-1")
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         request = Request(
-            method=self._parser.get_method().decode("ascii", "replace"),
-            path=(url.path or b"/").decode("latin-1"),
-            query=(url.query or b"").decode("latin-1"),
-            headers=self._headers,
-            body=b"".join(self._body),
-            peer=self._peer,
+            self._parser.get_method().decode("ascii", "replace"), path, query, self._headers,
+            body, self._peer,
         )
         if not self._parser.should_keep_alive():
             self._closing = True
@@ -176,15 +179,12 @@ class _Connection(asyncio.Protocol):
     def _write(self, response: Response) -> None:
         if self._transport is None:
             return
-        lines = [
-            f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}",
-            f"Content-Type: {response.content_type}",
-            f"Content-Length: {len(response.body)}",
-        ]
-        lines.extend(f"{name}: {value}" for name, value in response.headers)
-        if self._closing:
-            lines.append("Connection: close")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        extra = "".join([f"{name}: {value}\r\n" for name, value in response.headers])
+        head = (
+            f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}\r\n"
+            f"Content-Type: {response.content_type}\r\nContent-Length: {len(response.body)}\r\n"
+            f"{extra}{_CLOSE if self._closing else ''}\r\n"
+        ).encode("latin-1")
         self._transport.write(head + response.body)
 
     def _reject(self, status: int, body: bytes) -> None:
@@ -215,11 +215,14 @@ class HttpServer:
         self._connections: set[_Connection] = set()
         self._server: asyncio.base_events.Server | None = None
 
+    def connection(self) -> asyncio.Protocol:
+        """The protocol of one new connection (hack/profile_requests.py drives it without a socket)."""
+        return _Connection(self._app, self._connections)
+
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Connection(self._app, self._connections), host, port, reuse_address=True,
-            backlog=1024,
+            self.connection, host, port, reuse_address=True, backlog=1024
         )
         sockets = self._server.sockets
         return sockets[0].getsockname()[1] if sockets else port

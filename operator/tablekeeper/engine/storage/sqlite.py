@@ -95,6 +95,14 @@ def _space_table(space: str) -> str:
     return "items" if space == ITEMS else "s_" + space.encode().hex()
 
 
+_SELECT_ITEM = "SELECT v FROM items WHERE k = ?"
+
+
+def _select_value(space: str) -> str:
+    # The items' statement is built once: point reads are the hot path.
+    return _SELECT_ITEM if space == ITEMS else f"SELECT v FROM {_space_table(space)} WHERE k = ?"
+
+
 def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -188,9 +196,7 @@ class _Txn:
         tf = self._file(table)
         if space != ITEMS and space not in tf.spaces:
             return None
-        row = tf.writer.execute(
-            f"SELECT v FROM {_space_table(space)} WHERE k = ?", (key,)
-        ).fetchone()
+        row = tf.writer.execute(_select_value(space), (key,)).fetchone()
         return None if row is None else row[0]
 
     def put_item(
@@ -372,9 +378,7 @@ class _Reader:
         if space != ITEMS and space not in self._tf.spaces:
             return None
         try:
-            row = self._conn.execute(
-                f"SELECT v FROM {_space_table(space)} WHERE k = ?", (key,)
-            ).fetchone()
+            row = self._conn.execute(_select_value(space), (key,)).fetchone()
         except sqlite3.Error as exc:
             raise StorageError(f"read table {self._tf.table}: {exc}") from exc
         return None if row is None else row[0]

@@ -99,14 +99,14 @@ def _add_backup(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 
 def _operator_command(args: argparse.Namespace) -> int:
-    from tablekeeper.controllers.builders import EngineSettings
+    from tablekeeper.controllers.builders import DEFAULT_ENGINE_IMAGE, EngineSettings
     from tablekeeper.controllers.operator import OperatorConfig, run
 
     config = OperatorConfig(
         namespaces=tuple(args.namespace or ()),
         liveness_port=args.liveness_port,
         metrics_port=args.metrics_port,
-        engine=EngineSettings(image=args.engine_image),
+        engine=EngineSettings(image=args.engine_image or DEFAULT_ENGINE_IMAGE),
         status_interval=args.status_interval,
         retry_delay=args.retry_delay,
         peering=args.peering,
@@ -115,8 +115,8 @@ def _operator_command(args: argparse.Namespace) -> int:
 
 
 def _add_operator(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from tablekeeper.controllers.builders import DEFAULT_ENGINE_IMAGE
-
+    # Nothing of the operator is imported here: every command builds this parser, and the
+    # engine must start in well under a second.
     p = sub.add_parser("operator", help="run the Kubernetes operator (kopf)",
                        description="Run the operator: Tables become engines. It finds an engine at "
                        "http://<table>-engine.<namespace>.svc:8000, or where $TABLEKEEPER_ENGINE_ENDPOINTS "
@@ -127,9 +127,9 @@ def _add_operator(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
                    help="port of the liveness endpoint http://0.0.0.0:PORT/healthz (default 8080)")
     p.add_argument("--metrics-port", type=int, default=9090,
                    help="port of the Prometheus endpoint /metrics (default 9090; 0 turns it off)")
-    p.add_argument("--engine-image", default=os.environ.get("TABLEKEEPER_ENGINE_IMAGE", DEFAULT_ENGINE_IMAGE),
-                   help="the engine's container image "
-                   f"(default $TABLEKEEPER_ENGINE_IMAGE or {DEFAULT_ENGINE_IMAGE})")
+    p.add_argument("--engine-image", default=os.environ.get("TABLEKEEPER_ENGINE_IMAGE"),
+                   help="the engine's container image (default $TABLEKEEPER_ENGINE_IMAGE, else the "
+                   "image of this release)")
     p.add_argument("--status-interval", type=_positive_seconds, default=30.0, metavar="SECONDS",
                    help="how often each Table's status is refreshed from its engine (default 30)")
     p.add_argument("--retry-delay", type=_positive_seconds, default=10.0, metavar="SECONDS",

@@ -73,15 +73,25 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+SYNC_EVERY = 256 * 1024  # bytes written between two flushes of a large object
+
+
 def write_temp(directory: Path, data: bytes, mode: int = FILE_MODE) -> Path:
     """Write ``data`` to a new temporary file in ``directory`` and fsync it; removed on failure."""
     temp = directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         view = memoryview(data)
+        unsynced = 0
         while view:
-            written = os.write(fd, view)
+            written = os.write(fd, view[:SYNC_EVERY])
             view = view[written:]
+            unsynced += written
+            if unsynced >= SYNC_EVERY and view:
+                # Flush as we go: on ext4 an engine's commit (fsync) that comes meanwhile waits for
+                # every dirty page of this file; in small steps it waits for little.
+                os.fdatasync(fd)
+                unsynced = 0
         os.fsync(fd)
     except BaseException:
         os.close(fd)

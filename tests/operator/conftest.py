@@ -14,16 +14,31 @@ nothing, merges patches as plain dicts and runs no controllers.  So:
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import itertools
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jsonpatch
 import kmock
+import pytest
+import pytest_asyncio
 import yaml
 
 from tablekeeper.resources.table import Table
+from tests.conftest import EngineProcess, make_client, start_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES_VERSION = "1.33.0"
@@ -114,3 +129,258 @@ def serve_kubernetes(fake: kmock.KubernetesEmulator) -> None:
                 subresources=set(version.get("subresources", {})),
             )
         fake.objects["apiextensions.k8s.io/v1/customresourcedefinitions", None, crd["metadata"]["name"]] = crd
+
+
+# --- the operator end to end: the fake API, the operator process, engines in place of pods ---------
+
+NAMESPACE = "tk-test"
+WAIT = 30.0
+OPERATOR_PLURALS = ("tables", "backupvaults", "backups", "pitrconfigs")
+"""The kinds the operator watches (those with handlers); objects are created once it watches them."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def resource_path(plural: str, name: str | None = None, namespace: str = NAMESPACE) -> str:
+    """The fake API's URL path of a namespaced object (or collection) of a tablekeeper kind or a core one."""
+    core = {"secrets", "services", "persistentvolumeclaims", "events"}
+    prefix = "/api/v1" if plural in core else ("/apis/apps/v1" if plural == "statefulsets" else
+                                                "/apis/tablekeeper.io/v1alpha1")  # fmt: skip
+    collection = f"{prefix}/namespaces/{namespace}/{plural}"
+    return collection if name is None else f"{collection}/{name}"
+
+
+def resource_body(kind: str, name: str, spec: dict[str, Any], namespace: str = NAMESPACE,
+                  created: datetime | None = None) -> dict[str, Any]:  # fmt: skip
+    """A tablekeeper object as the API server holds it: uid, resourceVersion, generation, creation time."""
+    stamp = (created or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "apiVersion": "tablekeeper.io/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace, "uid": str(uuid.uuid4()), "generation": 1,
+                     "resourceVersion": "1", "creationTimestamp": stamp},
+        "spec": spec,
+    }  # fmt: skip
+
+
+def secret_body(name: str, data: dict[str, bytes], namespace: str = NAMESPACE) -> dict[str, Any]:
+    """A Secret as the API returns it: ``data`` base64 (the fake turns no stringData into data)."""
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": name, "namespace": namespace, "resourceVersion": "1"},
+        "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
+    }  # fmt: skip
+
+
+class OperatorHarness:
+    """The fake API, the operator process watching it, and the engines the test runs for its Tables.
+
+    The kmock server lives on the test's event loop: everything that blocks (starting an engine,
+    boto3) runs in a thread so the fake keeps answering.
+    """
+
+    def __init__(self, fake: kmock.KubernetesEmulator, workdir: Path) -> None:
+        self.fake, self.workdir = fake, workdir
+        self.ports: dict[str, int] = {}
+        self.engines: dict[str, EngineProcess] = {}
+        self.clients: dict[str, Any] = {}
+        self.operator: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "operator.log"
+
+    def start_operator(self, *tables: str) -> None:
+        """Run ``tablekeeper operator`` against the fake; ``tables`` are the Tables it finds engines for."""
+        self.ports.update({table: free_port() for table in tables})
+        kubeconfig = self.workdir / "kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": str(self.fake.url).rstrip("/")}}],
+            "users": [{"name": "fake", "user": {"token": "fake-token"}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+        }))  # fmt: skip
+        endpoints = {f"{NAMESPACE}/{table}": f"http://127.0.0.1:{port}" for table, port in self.ports.items()}
+        env = dict(os.environ, KUBECONFIG=str(kubeconfig), PYTHONUNBUFFERED="1",
+                   TABLEKEEPER_ENGINE_ENDPOINTS=json.dumps(endpoints))  # fmt: skip
+        extra = os.environ.get("TK_OPERATOR_ARGS", "").split()  # e.g. "--log-level DEBUG"
+        # Cluster-wide (kmock 0.8 answers GET /api/v1/namespaces with 500); --metrics-port 0: none.
+        command = [sys.executable, "-m", "tablekeeper", *extra, "operator",
+                   "--liveness-port", str(free_port()), "--metrics-port", "0",
+                   "--status-interval", "1", "--retry-delay", "0.5"]  # fmt: skip
+        with self.log.open("wb") as log:
+            self.operator = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    def stop(self) -> None:
+        if self.operator is not None and self.operator.poll() is None:
+            self.operator.send_signal(signal.SIGTERM)
+            try:
+                self.operator.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.operator.kill()
+                self.operator.wait()
+        for engine in self.engines.values():
+            engine.stop()
+
+    # --- the fake API, over HTTP as the operator sees it -------------------------------------------
+
+    async def request(self, method: str, path: str, body: Any = None,
+                      content_type: str = "application/json") -> Any:  # fmt: skip
+        headers = {"Content-Type": content_type}
+        async with self.fake.request(method, path, json=body, headers=headers) as answer:
+            data = await answer.json()
+            return data if answer.status < 400 else None
+
+    async def get(self, plural: str, name: str) -> dict[str, Any] | None:
+        return await self.request("GET", resource_path(plural, name))  # type: ignore[no-any-return]
+
+    async def create(self, plural: str, body: dict[str, Any]) -> None:
+        assert await self.request("POST", resource_path(plural), body) is not None, body
+
+    async def patch(self, plural: str, name: str, patch: dict[str, Any]) -> None:
+        merge = "application/merge-patch+json"
+        assert await self.request("PATCH", resource_path(plural, name), patch, merge) is not None
+
+    async def delete(self, plural: str, name: str) -> None:
+        async with self.fake.delete(resource_path(plural, name)) as response:
+            assert response.status < 300
+
+    async def operator_watching(self, plurals: tuple[str, ...] = OPERATOR_PLURALS) -> None:
+        """Wait until the operator watches ``plurals``: the emulator's watch replays every object, so an
+        object created before the watch would reach kopf twice (see test_table_controller)."""
+
+        async def watching() -> bool:
+            watched = {r.resource.plural for r in self.fake
+                       if r.action == kmock.action.WATCH and r.resource is not None}  # fmt: skip
+            return set(plurals) <= watched
+
+        await self.wait_for(f"the operator to watch {', '.join(plurals)}", watching)
+
+    async def wait_for(self, what: str, check: Callable[[], Awaitable[Any]], timeout: float = WAIT) -> Any:
+        """Poll ``check`` until it returns something truthy; fail with the operator's log if it never does."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = await check()
+            if found:
+                return found
+            if self.operator is not None and self.operator.poll() is not None:
+                break
+            await asyncio.sleep(0.2)
+        pytest.fail(f"waited {timeout:.0f}s for {what}; operator log:\n{self.log.read_text()[-8000:]}")
+
+    async def wait_for_status(self, plural: str, name: str, **wanted: Any) -> dict[str, Any]:
+        """Wait until the object's status has ``wanted``: status fields, or condition types
+        (``Ready="True"``, ``Degraded=("True", "VaultMismatch")``: status, or status and reason)."""
+
+        async def matches() -> dict[str, Any] | None:
+            status = ((await self.get(plural, name)) or {}).get("status") or {}
+            by_type = {c["type"]: c for c in status.get("conditions", ())}
+            for key, value in wanted.items():
+                if key[:1].isupper():
+                    condition = by_type.get(key, {})
+                    seen = (condition.get("status"), condition.get("reason"))
+                    if (seen if isinstance(value, tuple) else seen[0]) != value:
+                        return None
+                elif status.get(key) != value:
+                    return None
+            return status
+
+        return await self.wait_for(f"{plural}/{name} status {wanted}", matches)  # type: ignore[no-any-return]
+
+    async def gone(self, plural: str, name: str) -> None:
+        async def absent() -> bool:
+            return await self.get(plural, name) is None
+
+        await self.wait_for(f"{plural}/{name} to go", absent)
+
+    def events(self) -> list[dict[str, Any]]:
+        return [r.data for r in self.fake if r.resource is not None
+                and r.resource.plural == "events" and r.action == kmock.action.CREATE]  # fmt: skip
+
+    # --- engines in place of pods ------------------------------------------------------------------
+
+    async def start_engine(self, table: str, *extra: str, env: dict[str, str] | None = None) -> Any:
+        """Start the engine of Table ``table`` with the credentials the operator made; its boto3 client."""
+        secret = await self.wait_for(f"Secret {table}-credentials",
+                                     lambda: self.get("secrets", f"{table}-credentials"))  # fmt: skip
+        credentials = self.workdir / f"{table}.credentials"
+        credentials.write_bytes(base64.b64decode(secret["data"]["credentials"]))
+        data = self.workdir / f"{table}-data"
+        data.mkdir(exist_ok=True)
+        arguments = ("--auth", "sigv4", "--credentials", str(credentials), *extra)
+        self.engines[table] = await asyncio.to_thread(
+            start_engine, data, *arguments, port=self.ports[table], env=env
+        )
+        key_id = base64.b64decode(secret["data"]["AWS_ACCESS_KEY_ID"]).decode()
+        secret_key = base64.b64decode(secret["data"]["AWS_SECRET_ACCESS_KEY"]).decode()
+        client = make_client(self.engines[table].endpoint, aws_access_key_id=key_id,
+                             aws_secret_access_key=secret_key)  # fmt: skip
+        self.clients[table] = client
+        return client
+
+    async def call(self, table: str, operation: str, **request: Any) -> Any:
+        """A boto3 call to the engine of ``table``, in a thread."""
+        return await asyncio.to_thread(getattr(self.clients[table], operation), **request)
+
+
+class FolderVault:
+    """A folder vault for the tests: its URL, its key (in a Secret body and in a key file)."""
+
+    def __init__(self, root: Path, name: str = "primary", key_secret: str = "vault-key") -> None:
+        self.name, self.key_secret = name, key_secret
+        self.folder = root / f"vault-{name}"
+        self.url = f"file://{self.folder}"
+        self.secret = secrets.token_bytes(32)
+        self.key_file = root / f"{name}.key"
+        self.key_file.write_text(base64.b64encode(self.secret).decode() + "\n")
+        self.key_file.chmod(0o600)
+
+    def key_secret_body(self) -> dict[str, Any]:
+        return secret_body(self.key_secret, {"vault.key": base64.b64encode(self.secret) + b"\n"})
+
+    def body(self) -> dict[str, Any]:
+        spec = {"url": self.url, "keySecretRef": {"name": self.key_secret}}
+        return resource_body("BackupVault", self.name, spec)
+
+    def engine_arguments(self) -> tuple[str, ...]:
+        """What the operator's StatefulSet gives the engine, with this machine's key file path."""
+        return ("--vault", self.url, "--vault-key-file", str(self.key_file))
+
+
+ITEMS = [{"pk": {"S": f"k{i}"}, "v": {"S": "x" * 100}} for i in range(3)]
+
+
+async def table_on_vault(harness: OperatorHarness, tmp_path: Path) -> FolderVault:
+    """A Ready folder vault, and an Active Table "orders" on it with three items (its engine started
+    with the vault flags the operator's StatefulSet gives it)."""
+    vault = FolderVault(tmp_path)
+    harness.start_operator("orders")
+    await harness.operator_watching()
+    await harness.create("secrets", vault.key_secret_body())
+    await harness.create("backupvaults", vault.body())
+    await harness.create("tables", table_body("orders", NAMESPACE, backupVaultRef={"name": "primary"}))
+    statefulset = await harness.wait_for(
+        "the StatefulSet", lambda: harness.get("statefulsets", "orders-engine")
+    )
+    args = statefulset["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--vault") : args.index("--vault") + 2] == ["--vault", vault.url]
+    await harness.start_engine("orders", *vault.engine_arguments())
+    await harness.wait_for_status("tables", "orders", phase="Active", Ready="True")
+    for item in ITEMS:
+        await harness.call("orders", "put_item", TableName="orders", Item=item)
+    return vault
+
+
+
+@pytest_asyncio.fixture
+async def harness(kmock: kmock.KubernetesEmulator, tmp_path: Path) -> AsyncIterator[OperatorHarness]:
+    """The fake API (mark the module ``pytest.mark.kmock(cls=VersionedEmulator)``), ready for the operator."""
+    serve_kubernetes(kmock)
+    running = OperatorHarness(kmock, tmp_path)
+    try:
+        yield running
+    finally:
+        await asyncio.to_thread(running.stop)
+        if os.environ.get("TK_OPERATOR_LOG"):
+            sys.stderr.write(running.log.read_text())

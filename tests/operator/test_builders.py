@@ -13,6 +13,7 @@ from tablekeeper.controllers import builders
 from tablekeeper.controllers.builders import Credentials, EngineNames, EngineSettings
 from tablekeeper.controllers.endpoints import MappedEndpoints, ServiceEndpoints, resolver_from_environment
 from tablekeeper.resources.table import Table
+from tablekeeper.resources.vault import BackupVaultSpec
 from tests.operator.conftest import KUBERNETES_VERSION, ROOT, table_model
 
 SETTINGS = EngineSettings(image="registry.example/tablekeeper:test")
@@ -23,12 +24,12 @@ def orders(**spec: Any) -> Table:
     return table_model("orders", "shop", **spec)
 
 
-def all_objects(table: Table) -> list[dict[str, Any]]:
+def all_objects(table: Table, vault: BackupVaultSpec | None = None) -> list[dict[str, Any]]:
     return [
         builders.credentials_secret(table, KEYS, SETTINGS),
         builders.client_service(table, SETTINGS),
         builders.headless_service(table, SETTINGS),
-        builders.engine_statefulset(table, SETTINGS),
+        builders.engine_statefulset(table, SETTINGS, vault),
     ]
 
 
@@ -220,5 +221,91 @@ def test_a_malformed_endpoint_mapping_is_refused_naming_the_variable(value: str)
 def test_the_example_table_builds_valid_objects() -> None:
     example = yaml.safe_load((ROOT / "examples" / "table.yaml").read_text())
     example["metadata"]["uid"] = "0b6f4a52-1d1c-4c34-9f57-0d0f2f0a2b11"  # what the API server adds
-    for obj in all_objects(Table.model_validate(example)):
+    vault = yaml.safe_load((ROOT / "examples" / "backupvault.yaml").read_text())
+    assert example["spec"]["backupVaultRef"]["name"] == vault["metadata"]["name"]
+    for obj in all_objects(Table.model_validate(example), BackupVaultSpec.model_validate(vault["spec"])):
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+# --- a table on a BackupVault ---------------------------------------------------------------------
+
+S3_VAULT = BackupVaultSpec.model_validate({
+    "url": "s3://shop-backups/tablekeeper",
+    "s3": {"endpoint": "http://minio.storage.svc:9000", "region": "eu-west-1"},
+    "credentialsSecretRef": {"name": "minio-credentials"},
+    "keySecretRef": {"name": "vault-key", "key": "vault.key"},
+})  # fmt: skip
+FOLDER_VAULT = BackupVaultSpec.model_validate({"url": "file:///data/shared-vault",
+                                               "keySecretRef": {"name": "vault-key"}})  # fmt: skip
+
+
+def on_vault(**spec: Any) -> Table:
+    return orders(backupVaultRef={"name": "primary"}, **spec)
+
+
+def vault_pod(vault: BackupVaultSpec) -> dict[str, Any]:
+    statefulset = builders.engine_statefulset(on_vault(), SETTINGS, vault)
+    return statefulset["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+
+
+def test_a_table_on_a_vault_builds_valid_objects() -> None:
+    for vault in (S3_VAULT, FOLDER_VAULT):
+        for obj in all_objects(on_vault(), vault):
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_engine_of_a_table_on_an_s3_vault_gets_its_url_key_endpoint_and_region() -> None:
+    (container,) = vault_pod(S3_VAULT)["containers"]
+    args = container["args"]
+    assert args[args.index("--vault") + 1] == "s3://shop-backups/tablekeeper"
+    assert args[args.index("--vault-key-file") + 1] == "/etc/tablekeeper/vault/vault.key"
+    assert args[args.index("--vault-endpoint-url") + 1] == "http://minio.storage.svc:9000"
+    assert args[args.index("--vault-region") + 1] == "eu-west-1"
+
+
+def test_the_vault_key_is_mounted_read_only_and_alone() -> None:
+    pod = vault_pod(S3_VAULT)
+    volume = {v["name"]: v for v in pod["volumes"]}["vault-key"]
+    items = [{"key": "vault.key", "path": "vault.key"}]
+    assert volume["secret"] == {"secretName": "vault-key", "items": items, "defaultMode": 0o440}
+    (container,) = pod["containers"]
+    mount = {m["name"]: m for m in container["volumeMounts"]}["vault-key"]
+    assert mount == {"name": "vault-key", "mountPath": "/etc/tablekeeper/vault", "readOnly": True}
+
+
+def test_s3_credentials_come_from_their_secret_by_reference() -> None:
+    (container,) = vault_pod(S3_VAULT)["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert env[name]["valueFrom"] == {"secretKeyRef": {"name": "minio-credentials", "key": name}}
+        assert "value" not in env[name]
+
+
+def test_a_folder_vault_has_no_s3_flags_or_credentials() -> None:
+    (container,) = vault_pod(FOLDER_VAULT)["containers"]
+    assert container["args"][-4:] == ["--vault", "file:///data/shared-vault", "--vault-key-file",
+                                      "/etc/tablekeeper/vault/vault.key"]  # fmt: skip
+    assert [e["name"] for e in container["env"]] == ["PYTHONUNBUFFERED"]
+
+
+def test_a_table_without_a_vault_keeps_the_folder_vault_on_its_volume() -> None:
+    pod = pod_spec(orders())
+    (container,) = pod["containers"]
+    assert "--vault" not in container["args"]
+    assert "vault-key" not in {v["name"] for v in pod["volumes"]}
+    table = orders()  # a vault given for a Table that names none is not used
+    built = builders.engine_statefulset(table, SETTINGS, S3_VAULT)
+    assert built == builders.engine_statefulset(table, SETTINGS)
+
+
+def test_a_table_naming_a_vault_is_not_built_without_it() -> None:
+    with pytest.raises(ValueError, match="its BackupVault primary was not given"):
+        builders.engine_statefulset(on_vault(), SETTINGS)
+
+
+def test_naming_a_vault_changes_the_pod_template_so_the_engine_restarts_on_it() -> None:
+    before = builders.engine_statefulset(orders(), SETTINGS)
+    after = builders.engine_statefulset(on_vault(), SETTINGS, S3_VAULT)
+    template = {op["path"]: op["value"] for op in builders.mutable_statefulset_patch(after)}["/spec/template"]
+    assert template != before["spec"]["template"]
+    assert "--vault" in template["spec"]["containers"][0]["args"]

@@ -17,6 +17,12 @@ Every child carries an ownerReference to its Table (controller: true), so
 deleting the Table lets Kubernetes' garbage collector remove the StatefulSet,
 the Services and the Secret.  The engine's volume is the exception, on
 purpose: see ``VolumePolicy``.
+
+A Table with spec.backupVaultRef runs its engine on that BackupVault (its
+spec is passed in): ``--vault URL``, the vault key mounted read-only from
+its Secret (that one key only), the S3 endpoint and region, and the S3
+credentials as AWS_* variables from their Secret.  Without it the engine
+keeps backups in a folder vault on its own volume.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any, Final
 
 from tablekeeper.resources.common import API_VERSION
 from tablekeeper.resources.table import Table
+from tablekeeper.resources.vault import BackupVaultSpec
 
 ENGINE_PORT: Final = 8000
 PORT_NAME: Final = "dynamodb"
@@ -41,6 +48,8 @@ CREDENTIALS_FILE_KEY: Final = "credentials"
 ACCESS_KEY_ID_KEY: Final = "AWS_ACCESS_KEY_ID"
 SECRET_ACCESS_KEY_KEY: Final = "AWS_SECRET_ACCESS_KEY"
 ENDPOINT_KEY: Final = "endpoint"
+VAULT_KEY_VOLUME: Final = "vault-key"
+VAULT_KEY_DIR: Final = "/etc/tablekeeper/vault"
 
 NAME_LABEL: Final = "app.kubernetes.io/name"
 INSTANCE_LABEL: Final = "app.kubernetes.io/instance"
@@ -281,9 +290,10 @@ def _service_port(settings: EngineSettings) -> dict[str, Any]:
 # --- the StatefulSet ------------------------------------------------------------------------------
 
 
-def engine_command(table: Table, settings: EngineSettings) -> list[str]:
-    """The engine's command line: all interfaces, SigV4 with the mounted credentials, spec.durability."""
-    return [
+def engine_command(table: Table, settings: EngineSettings, vault: BackupVaultSpec | None = None) -> list[str]:
+    """The engine's command line: all interfaces, SigV4 with the mounted credentials, spec.durability,
+    and the Table's BackupVault when it names one."""
+    command = [
         "tablekeeper", "engine",
         "--data", DATA_PATH,
         "--host", "0.0.0.0",
@@ -292,10 +302,36 @@ def engine_command(table: Table, settings: EngineSettings) -> list[str]:
         "--credentials", f"{CREDENTIALS_DIR}/{CREDENTIALS_FILE_KEY}",
         "--durability", table.spec.durability.value,
     ]  # fmt: skip
+    return command + vault_arguments(_vault_of(table, vault))
 
 
-def engine_statefulset(table: Table, settings: EngineSettings) -> dict[str, Any]:
-    """One engine pod with its own volume, behind the headless Service."""
+def vault_arguments(vault: BackupVaultSpec | None) -> list[str]:
+    """The engine's vault flags for ``vault``; none for the default folder vault on the volume."""
+    if vault is None:
+        return []
+    arguments = ["--vault", vault.url, "--vault-key-file", f"{VAULT_KEY_DIR}/{vault.key_secret_ref.key}"]
+    if vault.s3 is not None and vault.s3.endpoint:
+        arguments += ["--vault-endpoint-url", vault.s3.endpoint]
+    if vault.s3 is not None and vault.s3.region:
+        arguments += ["--vault-region", vault.s3.region]
+    return arguments
+
+
+def _vault_of(table: Table, vault: BackupVaultSpec | None) -> BackupVaultSpec | None:
+    """The vault to build with: refuses to build a Table that names a vault without that vault."""
+    if table.spec.backup_vault_ref is None:
+        return None
+    if vault is None:
+        ref = table.spec.backup_vault_ref.name
+        raise ValueError(f"build the engine of Table {_name(table)}: its BackupVault {ref} was not given")
+    return vault
+
+
+def engine_statefulset(
+    table: Table, settings: EngineSettings, vault: BackupVaultSpec | None = None
+) -> dict[str, Any]:
+    """One engine pod with its own volume, behind the headless Service; ``vault`` is the spec of
+    the BackupVault the Table names (required when it names one, ignored when it does not)."""
     names = EngineNames.of(_name(table))
     policy = volume_policy(table)
     return {
@@ -309,7 +345,7 @@ def engine_statefulset(table: Table, settings: EngineSettings) -> dict[str, Any]
             "podManagementPolicy": "OrderedReady",
             "updateStrategy": {"type": "RollingUpdate"},
             "persistentVolumeClaimRetentionPolicy": {"whenDeleted": policy.value, "whenScaled": "Retain"},
-            "template": pod_template(table, settings),
+            "template": pod_template(table, settings, vault),
             "volumeClaimTemplates": [volume_claim_template(table)],
         },
     }
@@ -333,8 +369,31 @@ def mutable_statefulset_patch(statefulset: dict[str, Any]) -> list[dict[str, Any
     ]  # fmt: skip
 
 
-def pod_template(table: Table, settings: EngineSettings) -> dict[str, Any]:
+def pod_template(
+    table: Table, settings: EngineSettings, vault: BackupVaultSpec | None = None
+) -> dict[str, Any]:
     names = EngineNames.of(_name(table))
+    vault = _vault_of(table, vault)
+    volumes: list[dict[str, Any]] = [
+        # A read-only root filesystem still needs somewhere for temporary files.
+        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+        {
+            "name": "credentials",
+            "secret": {
+                "secretName": names.secret,
+                "items": [{"key": CREDENTIALS_FILE_KEY, "path": CREDENTIALS_FILE_KEY}],
+                "defaultMode": 0o440,
+            },
+        },
+    ]
+    if vault is not None:
+        key = vault.key_secret_ref
+        # Only the key (the Secret may hold more); 0440: the engine refuses a key file others may read.
+        volumes.append({
+            "name": VAULT_KEY_VOLUME,
+            "secret": {"secretName": key.name, "items": [{"key": key.key, "path": key.key}],
+                       "defaultMode": 0o440},
+        })  # fmt: skip
     return {
         "metadata": {"labels": engine_labels(table)},
         "spec": {
@@ -350,25 +409,24 @@ def pod_template(table: Table, settings: EngineSettings) -> dict[str, Any]:
                 "fsGroupChangePolicy": "OnRootMismatch",
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
-            "containers": [engine_container(table, settings)],
-            "volumes": [
-                # A read-only root filesystem still needs somewhere for temporary files.
-                {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
-                {
-                    "name": "credentials",
-                    "secret": {
-                        "secretName": names.secret,
-                        "items": [{"key": CREDENTIALS_FILE_KEY, "path": CREDENTIALS_FILE_KEY}],
-                        "defaultMode": 0o440,
-                    },
-                },
-            ],
+            "containers": [engine_container(table, settings, vault)],
+            "volumes": volumes,
         },
     }
 
 
-def engine_container(table: Table, settings: EngineSettings) -> dict[str, Any]:
-    command = engine_command(table, settings)
+def engine_container(
+    table: Table, settings: EngineSettings, vault: BackupVaultSpec | None = None
+) -> dict[str, Any]:
+    vault = _vault_of(table, vault)
+    command = engine_command(table, settings, vault)
+    mounts = [
+        {"name": DATA_VOLUME, "mountPath": DATA_PATH},
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True},
+    ]
+    if vault is not None:
+        mounts.append({"name": VAULT_KEY_VOLUME, "mountPath": VAULT_KEY_DIR, "readOnly": True})
     container: dict[str, Any] = {
         "name": "engine",
         "image": settings.image,
@@ -376,7 +434,7 @@ def engine_container(table: Table, settings: EngineSettings) -> dict[str, Any]:
         "command": command[:1],
         "args": command[1:],
         "ports": [{"name": PORT_NAME, "containerPort": settings.port, "protocol": "TCP"}],
-        "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}],
+        "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}, *vault_environment(vault)],
         # A large table takes a while to open: the startup probe holds liveness off until it answers.
         "startupProbe": _probe(period=5, failures=60),
         "readinessProbe": _probe(period=5, failures=3),
@@ -390,16 +448,25 @@ def engine_container(table: Table, settings: EngineSettings) -> dict[str, Any]:
             "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "volumeMounts": [
-            {"name": DATA_VOLUME, "mountPath": DATA_PATH},
-            {"name": "tmp", "mountPath": "/tmp"},
-            {"name": "credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True},
-        ],
+        "volumeMounts": mounts,
     }
     resources = table.spec.resources
     if resources is not None:
         container["resources"] = resources.model_dump(mode="json", exclude_none=True)
     return container
+
+
+def vault_environment(vault: BackupVaultSpec | None) -> list[dict[str, Any]]:
+    """The S3 credentials from the vault's Secret, by reference (never copied into the StatefulSet)."""
+    if vault is None or vault.credentials_secret_ref is None:
+        return []  # the standard AWS chain (e.g. IRSA), or a folder vault
+    ref = vault.credentials_secret_ref
+    return [
+        {"name": ACCESS_KEY_ID_KEY,
+         "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.access_key_id_key}}},
+        {"name": SECRET_ACCESS_KEY_KEY,
+         "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.secret_access_key_key}}},
+    ]  # fmt: skip
 
 
 def _probe(period: int, failures: int) -> dict[str, Any]:

@@ -15,14 +15,22 @@ errors become kopf's:
   the same spec cannot help.
 
 Nothing here decides what to change: ``table_plan`` does; this carries it out.
+
+Backups and point-in-time recovery (``create_backup``, ``describe_backup``,
+``find_backups``, ``delete_backup``, ``update_pitr``, ``describe_pitr``)
+go through the same translation; a backup or a PITR window comes back as a
+frozen ``EngineBackup`` or ``EnginePitr``.  A missing backup is None (describe)
+or False (delete), as a missing table is.
 """
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import boto3
@@ -37,8 +45,10 @@ from tablekeeper.resources.table import TableSpec
 REGION: Final = "us-east-1"  # the engine's default region; it names the ARNs
 BUSY_ERRORS: Final = frozenset({
     "ResourceInUseException", "LimitExceededException", "ThrottlingException",
-    "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException", "RequestLimitExceeded", "BackupInUseException",
+    "ContinuousBackupsUnavailableException",
 })  # fmt: skip
+BACKUP_NOT_FOUND: Final = "BackupNotFoundException"
 # Wrong credentials may be a pod still running with an older Secret: worth retrying.
 RETRYABLE_ERRORS: Final = frozenset({"UnrecognizedClientException", "InvalidSignatureException"})
 TOO_SOON: Final = "modified multiple times within a fixed interval"
@@ -65,6 +75,83 @@ class ClientSettings:
     retry_delay: float = 10.0  # when the engine is unavailable or busy
 
 
+@dataclass(frozen=True)
+class EngineBackup:
+    """A backup as the engine describes or lists it."""
+
+    arn: str
+    name: str
+    status: str  # CREATING | AVAILABLE | DELETED | FAILED
+    created: datetime
+    size_bytes: int | None = None
+    item_count: int | None = None  # DescribeBackup only
+    table_arn: str | None = None
+    reason: str = ""  # why it FAILED (the engine's BackupStatusReason)
+
+    @property
+    def backup_id(self) -> str:
+        return self.arn.rpartition("/backup/")[2]
+
+    @classmethod
+    def from_description(cls, description: Mapping[str, Any]) -> EngineBackup:
+        """From DescribeBackup's BackupDescription."""
+        details, source = description["BackupDetails"], description.get("SourceTableDetails", {})
+        return cls(
+            arn=details["BackupArn"], name=details["BackupName"], status=details["BackupStatus"],
+            created=_aware(details["BackupCreationDateTime"]), size_bytes=details.get("BackupSizeBytes"),
+            item_count=source.get("ItemCount"), table_arn=source.get("TableArn"),
+            reason=str(details.get("BackupStatusReason", "")),
+        )  # fmt: skip
+
+    @classmethod
+    def from_summary(cls, summary: Mapping[str, Any]) -> EngineBackup:
+        """From one of ListBackups' BackupSummaries."""
+        return cls(
+            arn=summary["BackupArn"], name=summary["BackupName"], status=summary["BackupStatus"],
+            created=_aware(summary["BackupCreationDateTime"]), size_bytes=summary.get("BackupSizeBytes"),
+            table_arn=summary.get("TableArn"),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EnginePitr:
+    """A table's point-in-time recovery as DescribeContinuousBackups reports it."""
+
+    enabled: bool
+    recovery_period_in_days: int | None = None
+    earliest: datetime | None = None
+    latest: datetime | None = None
+
+    @classmethod
+    def from_wire(cls, description: Mapping[str, Any]) -> EnginePitr:
+        pitr = description.get("PointInTimeRecoveryDescription", {})
+        earliest, latest = pitr.get("EarliestRestorableDateTime"), pitr.get("LatestRestorableDateTime")
+        return cls(
+            enabled=pitr.get("PointInTimeRecoveryStatus") == "ENABLED",
+            recovery_period_in_days=pitr.get("RecoveryPeriodInDays"),
+            earliest=_aware(earliest) if earliest is not None else None,
+            latest=_aware(latest) if latest is not None else None,
+        )
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _keep_backup_status_reason(http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
+    """botocore drops members its model lacks: put the engine's BackupStatusReason back."""
+    details = parsed.get("BackupDescription", {}).get("BackupDetails")
+    if details is None or getattr(http_response, "status_code", 0) != 200:
+        return
+    try:
+        raw = json.loads(http_response.content or b"{}")
+    except ValueError:
+        return
+    reason = raw.get("BackupDescription", {}).get("BackupDetails", {}).get("BackupStatusReason")
+    if reason:
+        details["BackupStatusReason"] = str(reason)
+
+
 _clients: dict[tuple[str, str, str, str], Any] = {}
 _clients_lock = threading.Lock()
 
@@ -87,6 +174,7 @@ def _boto_client(endpoint: str, credentials: Credentials, settings: ClientSettin
                     retries={"max_attempts": 1, "mode": "standard"},  # kopf retries, with backoff
                 ),
             )
+            client.meta.events.register("after-call.dynamodb.DescribeBackup", _keep_backup_status_reason)
             _clients[key] = client
         return client
 
@@ -159,6 +247,69 @@ class EngineClient:
                     return False
                 raise
         return True
+
+    # --- backups ---------------------------------------------------------------------------------
+
+    def create_backup(self, backup_name: str) -> EngineBackup:
+        """Start a backup of the table named ``backup_name``; the engine writes it in the background."""
+        with self._translated(f"create backup {backup_name} of table"):
+            details = self._client.create_backup(TableName=self.table_name, BackupName=backup_name)
+        return EngineBackup.from_summary(details["BackupDetails"])
+
+    def describe_backup(self, arn: str) -> EngineBackup | None:
+        """The backup ``arn`` names, or None when the engine has no such backup."""
+        with self._translated(f"describe backup {arn} of table"):
+            try:
+                description = self._client.describe_backup(BackupArn=arn)["BackupDescription"]
+            except ClientError as error:
+                if _code(error) == BACKUP_NOT_FOUND:
+                    return None
+                raise
+        return EngineBackup.from_description(description)
+
+    def find_backups(self, backup_name: str) -> list[EngineBackup]:
+        """The table's backups named ``backup_name`` (DynamoDB allows several), oldest first."""
+        found: list[EngineBackup] = []
+        request: dict[str, Any] = {"TableName": self.table_name, "BackupType": "ALL"}
+        with self._translated(f"list backups {backup_name} of table"):
+            while True:
+                page = self._client.list_backups(**request)
+                found.extend(EngineBackup.from_summary(s) for s in page.get("BackupSummaries", ()))
+                if not page.get("LastEvaluatedBackupArn"):
+                    break
+                request["ExclusiveStartBackupArn"] = page["LastEvaluatedBackupArn"]
+        return sorted((b for b in found if b.name == backup_name), key=lambda b: b.created)
+
+    def delete_backup(self, arn: str) -> bool:
+        """Delete the backup ``arn`` names; False when there was none."""
+        with self._translated(f"delete backup {arn} of table"):
+            try:
+                self._client.delete_backup(BackupArn=arn)
+            except ClientError as error:
+                if _code(error) == BACKUP_NOT_FOUND:
+                    return False
+                raise
+        return True
+
+    # --- point-in-time recovery -------------------------------------------------------------------
+
+    def describe_pitr(self) -> EnginePitr:
+        """The table's point-in-time recovery: on or off, and the restorable window."""
+        with self._translated("describe continuous backups of table"):
+            answer = self._client.describe_continuous_backups(TableName=self.table_name)
+        return EnginePitr.from_wire(answer["ContinuousBackupsDescription"])
+
+    def update_pitr(self, enabled: bool, recovery_period_in_days: int | None = None) -> EnginePitr:
+        """Turn point-in-time recovery on (with the period, when given) or off."""
+        specification: dict[str, Any] = {"PointInTimeRecoveryEnabled": enabled}
+        if enabled and recovery_period_in_days is not None:
+            specification["RecoveryPeriodInDays"] = recovery_period_in_days
+        verb = "enable" if enabled else "disable"
+        with self._translated(f"{verb} point-in-time recovery of table"):
+            answer = self._client.update_continuous_backups(
+                TableName=self.table_name, PointInTimeRecoverySpecification=specification
+            )
+        return EnginePitr.from_wire(answer["ContinuousBackupsDescription"])
 
     @contextmanager
     def _translated(self, verb: str) -> Iterator[None]:

@@ -10,6 +10,7 @@ Error contract, per the STYLE rules (AlreadyExists is success, Conflict means
 try again):
 
 * ``create`` returns False when the object exists (409), and never changes it;
+* ``list`` returns the items found, possibly none;
 * ``get`` returns None and ``delete`` False when the object is not there (404);
 * ``patch`` returns None when the object is not there;
 * 409 elsewhere, 403 (permissions may yet be granted), 429, 5xx and
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urlencode
 
 import kopf
 import urllib3
@@ -72,6 +74,14 @@ class Kube:
     def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         verb = f"read {kind.plural} {namespace}/{name}"
         return self._call("GET", kind.path(namespace, name), None, JSON, verb, missing_ok=True)
+
+    def list(self, kind: Kind, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        """The objects of ``kind`` in ``namespace``; ``label_selector`` is a filter the server may apply
+        (a fake may not: callers that depend on it check the labels again)."""
+        query = f"?{urlencode({'labelSelector': label_selector})}" if label_selector else ""
+        verb = f"list {kind.plural} in {namespace}"
+        found = self._call("GET", kind.path(namespace) + query, None, JSON, verb) or {}
+        return list(found.get("items") or ())
 
     def create(self, kind: Kind, obj: dict[str, Any]) -> bool:
         """Create ``obj``; False when one of its name exists already (it is left as it is)."""

@@ -1,7 +1,7 @@
 """The operator's runtime: kopf's settings, the handlers registered, and ``run``.
 
 ``tablekeeper operator`` calls ``run(config)``: a fresh kopf registry with
-the controllers' handlers (Table so far), kopf's settings for tablekeeper,
+the controllers' handlers (Table, BackupVault, Backup, PitrConfig), kopf's settings for tablekeeper,
 the liveness endpoint (``http://0.0.0.0:<port>/healthz``) and ``/metrics``.
 Peering is standalone by default: run one replica (or let Kubernetes'
 Deployment strategy keep it one); ``--peering NAME`` turns kopf's peering on
@@ -23,8 +23,8 @@ from typing import Any, Final
 
 import kopf
 
+from tablekeeper.controllers import backups, pitr, plans, tables, vaults
 from tablekeeper.controllers import metrics as metrics_module
-from tablekeeper.controllers import tables
 from tablekeeper.controllers.builders import EngineSettings
 from tablekeeper.controllers.endpoints import EndpointResolver, resolver_from_environment
 from tablekeeper.controllers.kube import Kube
@@ -45,6 +45,11 @@ class OperatorConfig:
     status_interval: float = 30.0
     retry_delay: float = 10.0
     peering: str | None = None  # None: standalone
+    vault_interval: float | None = None  # how often vaults are probed; None: ten status intervals
+
+    @property
+    def vault_check_interval(self) -> float:
+        return self.vault_interval if self.vault_interval is not None else 10 * self.status_interval
 
     def table_settings(self, environ: Mapping[str, str]) -> tables.TableSettings:
         resolver = self.resolver or resolver_from_environment(environ, self.engine.port)
@@ -74,7 +79,15 @@ def build_registry(
     registry = kopf.OperatorRegistry()
     metrics = metrics_module.Metrics()
     kopf.on.login(registry=registry)(kopf.login_via_client)
-    tables.register(registry, tables.TableController(config.table_settings(environ), kube_factory, metrics))
+    table_settings = config.table_settings(environ)
+    tables.register(registry, tables.TableController(table_settings, kube_factory, metrics))
+    vault_controller = vaults.VaultController(
+        kube_factory, interval=config.vault_check_interval, retry_delay=config.retry_delay, metrics=metrics
+    )
+    vaults.register(registry, vault_controller)
+    backups.register(registry, backups.BackupController(table_settings, kube_factory, metrics))
+    pitr.register(registry, pitr.PitrController(table_settings, kube_factory, metrics))
+    plans.register(registry, plans.PlanController(plans.PlanSettings(), kube_factory, metrics))
 
     if config.metrics_port:
         runners: list[Any] = []

@@ -5,18 +5,24 @@ steps below, report.  A reconcile pass (create, resume, update):
 
 1. parse the Table; an invalid spec is Degraded/InvalidSpec (refused, no retry);
 2. refuse an immutable change (key schema, LSIs, table name, storage class);
-3. ensure the children: the credentials Secret (created once with generated
+3. with spec.backupVaultRef, wait (Progressing/VaultNotReady) until that
+   BackupVault is Ready: the engine is built to run on it (``builders``), and
+   naming another vault later changes the pod template, so the engine restarts
+   on the new one;
+4. ensure the children: the credentials Secret (created once with generated
    keys; AlreadyExists is success, an existing one is never regenerated), the
    two Services, the StatefulSet (created, or its mutable parts patched), and
    a grown volume;
-4. talk to the engine (``EndpointResolver``): create the table if missing,
+5. talk to the engine (``EndpointResolver``): create the table if missing,
    then apply the planned changes (``table_plan``) one engine call at a time,
    coming back (``kopf.TemporaryError``) while the engine is not up yet or the
    table is busy;
-5. report: conditions Ready/Progressing/Degraded, the phase, the endpoint,
+6. report: conditions Ready/Progressing/Degraded, the phase, the endpoint,
    counts; an event on each condition transition.
 
 A timer refreshes the status (item count, size, reachability) between passes.
+The Backup and PitrConfig controllers reach a Table's engine through
+``engine_of`` and judge a Table with ``table_problem`` and ``vault_mismatch``.
 
 Deleting a Table deletes the table in its engine first (so point-in-time
 recovery keeps the deleted table's archive, as DynamoDB does), then its
@@ -52,19 +58,22 @@ from tablekeeper.controllers.engine_client import (
     EngineRefused,
     EngineUnavailable,
 )
-from tablekeeper.controllers.kube import JSON_PATCH, PVCS, SECRETS, SERVICES, STATEFULSETS, Kube
+from tablekeeper.controllers.kube import JSON_PATCH, PVCS, SECRETS, SERVICES, STATEFULSETS, Kind, Kube
 from tablekeeper.controllers.metrics import Metrics
 from tablekeeper.controllers.table_plan import Change, EngineTable, Plan, plan_changes
-from tablekeeper.resources.common import GROUP, VERSION
+from tablekeeper.controllers.vaults import BACKUP_VAULTS, vault_problem
+from tablekeeper.controllers.verdicts import Reporter, Verdict, apply_verdict
+from tablekeeper.resources.common import API_VERSION, GROUP, VERSION
 from tablekeeper.resources.table import Table, TablePhase, TableSpec, TableStatus
+from tablekeeper.resources.vault import BackupVaultSpec
 
 KIND: Final = "Table"
 PLURAL: Final = "tables"
+TABLES: Final = Kind(API_VERSION, PLURAL)
 MAX_PASSES: Final = 3  # plan-apply rounds in one handler call before coming back later
 DELETE_ATTEMPTS_WITHOUT_ENGINE: Final = 6  # then the Table goes; its data stays on the volume
 
 TRUE, FALSE = ConditionStatus.TRUE, ConditionStatus.FALSE
-QUIET: Final = "AsExpected"  # the reason of a Progressing or Degraded condition that does not hold
 Clock = Callable[[], datetime]
 
 
@@ -80,6 +89,7 @@ class Outcome(StrEnum):
 
     INVALID_SPEC = "InvalidSpec"
     CHANGE_REFUSED = "ChangeRefused"
+    VAULT_NOT_READY = "VaultNotReady"
     ENGINE_REFUSED = "EngineRefused"
     ENGINE_STARTING = "EngineStarting"
     ENGINE_UNAVAILABLE = "EngineUnavailable"
@@ -92,32 +102,26 @@ class Outcome(StrEnum):
     DELETION_PROTECTED = "DeletionProtected"
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The conditions an outcome sets: None leaves Ready as it was."""
-
-    ready: ConditionStatus | None
-    progressing: ConditionStatus
-    degraded: ConditionStatus
-    phase: TablePhase | None  # None: Creating before the table was ever active, else Active
-
-
-VERDICTS: Final[Mapping[Outcome, Verdict]] = {
+# The phase an outcome sets besides the conditions; None: Creating before the table was ever
+# active, else Active.
+VERDICTS: Final[Mapping[Outcome, tuple[Verdict, TablePhase | None]]] = {
     # A refusal leaves the table serving what it had: Ready keeps its value.
-    Outcome.INVALID_SPEC: Verdict(FALSE, FALSE, TRUE, TablePhase.FAILED),
-    Outcome.CHANGE_REFUSED: Verdict(None, FALSE, TRUE, TablePhase.FAILED),
-    Outcome.ENGINE_REFUSED: Verdict(None, FALSE, TRUE, TablePhase.FAILED),
-    Outcome.ENGINE_STARTING: Verdict(FALSE, TRUE, FALSE, TablePhase.CREATING),
+    Outcome.INVALID_SPEC: (Verdict(FALSE, FALSE, TRUE), TablePhase.FAILED),
+    Outcome.CHANGE_REFUSED: (Verdict(None, FALSE, TRUE), TablePhase.FAILED),
+    Outcome.ENGINE_REFUSED: (Verdict(None, FALSE, TRUE), TablePhase.FAILED),
+    # Waiting for the BackupVault the Table names: an engine already running keeps serving.
+    Outcome.VAULT_NOT_READY: (Verdict(None, TRUE, FALSE), None),
+    Outcome.ENGINE_STARTING: (Verdict(FALSE, TRUE, FALSE), TablePhase.CREATING),
     # The phase is the table's lifecycle (DynamoDB's table stays ACTIVE while a node restarts);
     # whether it serves right now is Ready.
-    Outcome.ENGINE_UNAVAILABLE: Verdict(FALSE, FALSE, TRUE, None),
-    Outcome.CREDENTIALS_INVALID: Verdict(FALSE, FALSE, TRUE, None),
-    Outcome.TABLE_MISSING: Verdict(FALSE, FALSE, TRUE, TablePhase.FAILED),
-    Outcome.CREATING: Verdict(FALSE, TRUE, FALSE, TablePhase.CREATING),
-    Outcome.UPDATING: Verdict(TRUE, TRUE, FALSE, TablePhase.UPDATING),
-    Outcome.ACTIVE: Verdict(TRUE, FALSE, FALSE, TablePhase.ACTIVE),
-    Outcome.DELETING: Verdict(FALSE, TRUE, FALSE, TablePhase.DELETING),
-    Outcome.DELETION_PROTECTED: Verdict(TRUE, FALSE, TRUE, TablePhase.DELETING),
+    Outcome.ENGINE_UNAVAILABLE: (Verdict(FALSE, FALSE, TRUE), None),
+    Outcome.CREDENTIALS_INVALID: (Verdict(FALSE, FALSE, TRUE), None),
+    Outcome.TABLE_MISSING: (Verdict(FALSE, FALSE, TRUE), TablePhase.FAILED),
+    Outcome.CREATING: (Verdict(FALSE, TRUE, FALSE), TablePhase.CREATING),
+    Outcome.UPDATING: (Verdict(TRUE, TRUE, FALSE), TablePhase.UPDATING),
+    Outcome.ACTIVE: (Verdict(TRUE, FALSE, FALSE), TablePhase.ACTIVE),
+    Outcome.DELETING: (Verdict(FALSE, TRUE, FALSE), TablePhase.DELETING),
+    Outcome.DELETION_PROTECTED: (Verdict(TRUE, FALSE, TRUE), TablePhase.DELETING),
 }
 
 # Verdicts only a new spec clears: the status timer leaves them alone.
@@ -129,25 +133,11 @@ def status_after(
     table: EngineTable | None = None,
 ) -> tuple[dict[str, Any], tuple[Transition, ...]]:
     """The status fields ``outcome`` sets on top of ``previous``, and the condition transitions."""
-    verdict = VERDICTS[outcome]
+    verdict, wanted_phase = VERDICTS[outcome]
     old = conditions.conditions_from(previous.get("conditions"))
-    updates = [
-        (conditions.PROGRESSING, verdict.progressing),
-        (conditions.DEGRADED, verdict.degraded),
-    ]
-    prior_ready = conditions.find(old, conditions.READY)
-    if verdict.ready is not None or prior_ready is None:  # else Ready stays as it was, reason and all
-        updates.insert(0, (conditions.READY, verdict.ready or FALSE))
-    new = old
-    for kind, value in updates:
-        # A Progressing or Degraded that does not hold has nothing to say: one steady reason, so
-        # going from one quiet outcome to another is no transition (and no event).
-        telling = value is TRUE or kind == conditions.READY
-        reason, shown = (outcome.value, message) if telling else (QUIET, "")
-        condition = conditions.Condition(kind, value, reason, shown, observed_generation=generation)
-        new = conditions.set_condition(new, condition, now)
+    new = apply_verdict(old, outcome.value, message, verdict, generation, now)
     was_active = previous.get("phase") in (TablePhase.ACTIVE, TablePhase.UPDATING)
-    phase = verdict.phase or (TablePhase.ACTIVE if was_active else TablePhase.CREATING)
+    phase = wanted_phase or (TablePhase.ACTIVE if was_active else TablePhase.CREATING)
     fields = conditions.status_fields(generation, new, phase.value)
     if table is not None:
         fields.update(tableStatus=table.status, tableArn=table.arn, itemCount=table.item_count,
@@ -186,6 +176,47 @@ def generate_credentials() -> Credentials:
     return Credentials(key_id, secrets.token_urlsafe(30)[:40])
 
 
+# --- a Table as the other controllers see it ---------------------------------------------------
+
+
+def table_problem(table: Mapping[str, Any] | None, name: str) -> str | None:
+    """Why a Table (as the API returns it) cannot serve a backup or PITR now; None when Active and Ready."""
+    if table is None:
+        return f"Table {name} does not exist"
+    if (table.get("metadata") or {}).get("deletionTimestamp"):
+        return f"Table {name} is being deleted"
+    status = table.get("status") or {}
+    phase = status.get("phase")
+    if phase not in (TablePhase.ACTIVE, TablePhase.UPDATING):
+        return f"Table {name} is {phase or 'not reported yet'}, not Active"
+    ready = conditions.find(conditions.conditions_from(status.get("conditions")), conditions.READY)
+    if ready is None or ready.status is not TRUE:
+        return f"Table {name} is not Ready" + (f": {ready.message}" if ready and ready.message else "")
+    return None
+
+
+def vault_mismatch(table: Table, vault_name: str, what: str = "backups") -> str | None:
+    """The refusal when the Table's engine does not keep its ``what`` in BackupVault ``vault_name``."""
+    ref = table.spec.backup_vault_ref
+    if ref is not None and ref.name == vault_name:
+        return None
+    holder = f"BackupVault {ref.name}" if ref is not None else "the folder vault on its own volume"
+    return (
+        f"Table {table.metadata.name} keeps its {what} in {holder}, not in BackupVault {vault_name}:"
+        " a table's engine has one vault, its spec.backupVaultRef"
+    )
+
+
+def table_or_none(found: Mapping[str, Any] | None) -> Table | None:
+    """The Table model of an object as the API returns it; None when there is none or it is invalid."""
+    if found is None:
+        return None
+    try:
+        return Table.model_validate(found)
+    except pydantic.ValidationError:
+        return None
+
+
 # --- the controller -------------------------------------------------------------------------------
 
 
@@ -209,11 +240,11 @@ class Pass:
         self, body: kopf.Body, patch: kopf.Patch, settings: TableSettings, metrics: Metrics | None,
         now: datetime,
     ) -> None:
-        self.body, self.patch, self.settings, self.metrics, self.now = body, patch, settings, metrics, now
+        self.body, self.patch, self.settings, self.now = body, patch, settings, now
         self.namespace = str(body.metadata.namespace)
         self.name = str(body.metadata.name)
         self.generation: int | None = body.metadata.get("generation")
-        self.status: dict[str, Any] = dict(body.status)  # as reported so far in this pass
+        self.reporter = Reporter(KIND, body, patch, TableStatus, metrics)
 
     def parse(self) -> Table:
         try:
@@ -222,46 +253,78 @@ class Pass:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
             raise self.refuse(Outcome.INVALID_SPEC, f"read Table: {problems}") from None
 
+    @property
+    def status(self) -> dict[str, Any]:
+        return self.reporter.status  # as reported so far in this pass
+
     def report(self, outcome: Outcome, message: str = "", table: EngineTable | None = None) -> None:
         fields, changed = status_after(outcome, message, self.status, self.generation, self.now, table)
         names = EngineNames.of(self.name)
         endpoint = builders.service_endpoint(self.namespace, self.name, self.settings.engine.port)
         fields.update(endpoint=endpoint, credentialsSecret=names.secret)
-        TableStatus.model_validate(fields)  # what goes on the wire is what the CRD allows
-        self.patch.status.update(fields)
-        self.status.update(fields)  # a second report in this pass posts only what changed since
-        for transition in changed:
-            text = f"{transition.type} is {transition.new_status}"
-            text += f": {transition.message}" if transition.message else ""
-            kopf.event(self.body, type=transition.event_type, reason=transition.reason, message=text)
-        if self.metrics is not None:
-            self.metrics.reconciled(KIND, f"{self.namespace}/{self.name}", outcome.value, fields.get("phase"))
+        self.reporter.write(outcome.value, fields, changed)
 
     def refuse(self, outcome: Outcome, message: str) -> kopf.PermanentError:
         self.report(outcome, message)
         return kopf.PermanentError(message)
 
     def engine(self, kube: Kube, table_name: str) -> EngineClient:
-        secret = kube.get(SECRETS, self.namespace, EngineNames.of(self.name).secret)
-        if secret is None:
-            raise kopf.TemporaryError(f"read credentials of Table {self.name}: no Secret yet", delay=1)
         try:
-            credentials = builders.credentials_from_secret(secret)
+            return engine_client(kube, self.settings, self.namespace, self.name, table_name)
         except ValueError as error:  # someone edited the Secret: retried, as it may be mended
             self.report(Outcome.CREDENTIALS_INVALID, str(error))
             raise kopf.TemporaryError(str(error), delay=self.settings.retry_delay) from None
-        endpoint = self.settings.resolver(self.namespace, self.name)
-        return EngineClient(endpoint, credentials, table_name, self.settings.client)
+
+    def vault(self, kube: Kube, table: Table) -> BackupVaultSpec | None:
+        """The spec of the BackupVault the Table names, once it is Ready; None when it names none."""
+        ref = table.spec.backup_vault_ref
+        if ref is None:
+            return None
+        found = kube.get(BACKUP_VAULTS, self.namespace, ref.name)
+        problem = vault_problem(found, ref.name)
+        if problem is not None or found is None:
+            message = f"waiting for BackupVault {ref.name}: {problem}"
+            self.report(Outcome.VAULT_NOT_READY, message)
+            raise kopf.TemporaryError(message, delay=self.settings.retry_delay)
+        return BackupVaultSpec.model_validate(found["spec"])
 
 
-def ensure_children(kube: Kube, table: Table, settings: EngineSettings) -> None:
+def engine_client(
+    kube: Kube, settings: TableSettings, namespace: str, name: str, table_name: str
+) -> EngineClient:
+    """A client of the engine of Table ``namespace/name`` (metadata.name), for its table ``table_name``.
+
+    ``kopf.TemporaryError`` while the Table's credentials Secret does not exist yet; ValueError
+    when it exists without usable credentials.
+    """
+    secret = kube.get(SECRETS, namespace, EngineNames.of(name).secret)
+    if secret is None:
+        raise kopf.TemporaryError(f"read credentials of Table {name}: no Secret yet", delay=1)
+    credentials = builders.credentials_from_secret(secret)
+    endpoint = settings.resolver(namespace, name)
+    return EngineClient(endpoint, credentials, table_name, settings.client)
+
+
+def engine_of(kube: Kube, settings: TableSettings, table: Table) -> EngineClient:
+    """The engine of ``table`` for another kind's controller: ``kopf.TemporaryError`` while its
+    credentials are missing or unusable (the Table controller reports that; come back later)."""
+    namespace, name = str(table.metadata.namespace), str(table.metadata.name)
+    try:
+        return engine_client(kube, settings, namespace, name, table.table_name)
+    except ValueError as error:
+        raise kopf.TemporaryError(str(error), delay=settings.retry_delay) from None
+
+
+def ensure_children(
+    kube: Kube, table: Table, settings: EngineSettings, vault: BackupVaultSpec | None
+) -> None:
     """The Secret, the Services and the StatefulSet exist and match the spec; a grown volume grows."""
     namespace, names = str(table.metadata.namespace), EngineNames.of(str(table.metadata.name))
     # Fresh keys each time, but create() never replaces an existing Secret: the first keys stay.
     kube.create(SECRETS, builders.credentials_secret(table, generate_credentials(), settings))
     kube.create(SERVICES, builders.headless_service(table, settings))
     kube.create(SERVICES, builders.client_service(table, settings))
-    statefulset = builders.engine_statefulset(table, settings)
+    statefulset = builders.engine_statefulset(table, settings, vault)
     if not kube.create(STATEFULSETS, statefulset):
         patch = builders.mutable_statefulset_patch(statefulset)
         kube.patch(STATEFULSETS, namespace, names.statefulset, patch, JSON_PATCH)
@@ -358,7 +421,8 @@ class TableController:
         refused = refused_update(table, old)
         if refused:
             raise run.refuse(Outcome.CHANGE_REFUSED, "; ".join(refused))
-        ensure_children(self.kube, table, self.settings.engine)
+        vault = run.vault(self.kube, table)
+        ensure_children(self.kube, table, self.settings.engine, vault)
         client = run.engine(self.kube, table.table_name)
         try:
             converge(run, client, table.spec)
@@ -417,8 +481,7 @@ class TableController:
                 message = f"deleted; the engine kept the table: {error}"
                 kopf.warn(body, reason="EngineRefused", message=message)
         self.remove_children(run.namespace, run.name, table)
-        if self.metrics is not None:
-            self.metrics.forget(KIND, f"{run.namespace}/{run.name}")
+        run.reporter.forget()
         logger.info("Table %s/%s deleted", run.namespace, run.name)
 
     def remove_children(self, namespace: str, name: str, table: Table | None) -> None:

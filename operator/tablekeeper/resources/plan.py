@@ -198,6 +198,8 @@ class BackupPlanStatus(Status):
     """Each rule's last and next run, by name."""
     next_run_time: AwareDatetime | None = None
     """The earliest next run of any rule."""
+    handled_run_now: str | None = Field(default=None, max_length=253)
+    """The last tablekeeper.io/run-now annotation acted on; a different value starts another run."""
 
     def rule(self, name: str) -> RuleStatus | None:
         """The status of the rule called ``name``, or None before its first schedule."""

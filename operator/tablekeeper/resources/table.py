@@ -30,6 +30,7 @@ from pydantic import ConfigDict, Field, model_validator
 from tablekeeper.resources.common import (
     LIST_SET,
     ColumnType,
+    LocalObjectReference,
     Model,
     PrinterColumn,
     Quantity,
@@ -342,6 +343,9 @@ class TableSpec(Model):
     durability: Durability = Durability.POWER_LOSS
     """power-loss (the default: fsync before acknowledging) or process-crash (faster; survives the
     engine being killed, not the machine losing power)."""
+    backup_vault_ref: LocalObjectReference | None = None
+    """The BackupVault (same namespace) this table's backups and PITR archive go to; without it, a
+    folder vault on the table's own volume, which dies with the volume."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -1,0 +1,109 @@
+"""From how a pass ended to the status it writes: what every controller's reporting shares.
+
+Each controller names its outcomes (a reason word each) and maps every one
+to a ``Verdict``: the values of Ready, Progressing and Degraded.  Applying a
+verdict (``apply_verdict``, pure) sets the three conditions: a condition that
+holds carries the outcome's reason and message; a Progressing or Degraded
+that does not hold has nothing to say (reason ``AsExpected``, no message), so
+going from one quiet outcome to another is no transition and no event.
+Ready always carries the outcome, or keeps its old value when the verdict
+leaves it alone (a refusal leaves a working object working).
+
+``Reporter`` is the impure rest: it merges the fields into the handler's
+status patch (merged, never replaced: other writers' fields stay), posts an
+event per transition, and counts the pass in the metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import kopf
+
+from tablekeeper.controllers import conditions
+from tablekeeper.controllers.conditions import Condition, ConditionStatus, Transition
+from tablekeeper.controllers.metrics import Metrics
+from tablekeeper.resources.common import Status
+
+TRUE, FALSE = ConditionStatus.TRUE, ConditionStatus.FALSE
+QUIET: Final = "AsExpected"  # the reason of a Progressing or Degraded condition that does not hold
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The conditions an outcome sets; ``ready`` None leaves Ready as it was (False when never set)."""
+
+    ready: ConditionStatus | None
+    progressing: ConditionStatus
+    degraded: ConditionStatus
+
+
+def apply_verdict(
+    old: Iterable[Condition], reason: str, message: str, verdict: Verdict, generation: int | None,
+    now: datetime,
+) -> tuple[Condition, ...]:  # fmt: skip
+    """``old`` with Ready, Progressing and Degraded set as ``verdict`` says, for the outcome ``reason``."""
+    current = tuple(old)
+    updates = [(conditions.PROGRESSING, verdict.progressing), (conditions.DEGRADED, verdict.degraded)]
+    if verdict.ready is not None or conditions.find(current, conditions.READY) is None:
+        updates.insert(0, (conditions.READY, verdict.ready or FALSE))
+    for kind, value in updates:
+        telling = value is TRUE or kind == conditions.READY
+        said, shown = (reason, message) if telling else (QUIET, "")
+        condition = Condition(kind, value, said, shown, observed_generation=generation)
+        current = conditions.set_condition(current, condition, now)
+    return current
+
+
+def holds(status: Mapping[str, Any], kind: str) -> bool:
+    """Whether ``status`` has the condition ``kind`` and it is True."""
+    found = conditions.find(conditions.conditions_from(status.get("conditions")), kind)
+    return found is not None and found.status is TRUE
+
+
+def condition_reason(status: Mapping[str, Any], kind: str) -> str | None:
+    """The reason of condition ``kind`` in ``status``, None when it is not set."""
+    found = conditions.find(conditions.conditions_from(status.get("conditions")), kind)
+    return None if found is None else found.reason
+
+
+class Reporter:
+    """One object's status in one handler call: the patch, the events, the metrics."""
+
+    def __init__(
+        self, kind: str, body: kopf.Body, patch: kopf.Patch, model: type[Status], metrics: Metrics | None,
+        readiness: frozenset[str] = frozenset(),
+    ) -> None:  # fmt: skip
+        """``readiness``: condition types besides Ready whose turning False is a Warning (e.g. PITRReady)."""
+        self.kind, self.body, self.patch, self.model, self.metrics = kind, body, patch, model, metrics
+        self.readiness = readiness
+        self.key = f"{body.metadata.namespace}/{body.metadata.name}"
+        self.status: dict[str, Any] = dict(body.status)  # as reported so far in this call
+
+    @property
+    def conditions(self) -> tuple[Condition, ...]:
+        return conditions.conditions_from(self.status.get("conditions"))
+
+    def write(self, outcome: str, fields: Mapping[str, Any], changed: Iterable[Transition] = ()) -> None:
+        """Merge ``fields`` into the status, post an event per transition, count the pass."""
+        self.model.model_validate(fields)  # what goes on the wire is what the CRD allows
+        self.patch.status.update(fields)
+        self.status.update(fields)  # a second write in this call posts only what changed since
+        for transition in changed:
+            text = f"{transition.type} is {transition.new_status}"
+            text += f": {transition.message}" if transition.message else ""
+            kopf.event(self.body, type=self.event_type(transition), reason=transition.reason, message=text)
+        if self.metrics is not None:
+            self.metrics.reconciled(self.kind, self.key, outcome, fields.get("phase"))
+
+    def event_type(self, transition: Transition) -> str:
+        lost = transition.new_status is FALSE and transition.old_status is not None
+        return "Warning" if transition.type in self.readiness and lost else transition.event_type
+
+    def forget(self) -> None:
+        """The object is gone: drop it from the metrics' phase gauge."""
+        if self.metrics is not None:
+            self.metrics.forget(self.kind, self.key)

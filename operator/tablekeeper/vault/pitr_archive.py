@@ -14,9 +14,10 @@ import orjson
 
 from tablekeeper.engine.tables import TableDefinition
 from tablekeeper.engine.values import load_item
+from tablekeeper.vault import format as fmt
 from tablekeeper.vault import pitr_format as pf
 from tablekeeper.vault.catalog import Vault
-from tablekeeper.vault.format import BackupDamaged, BackupManifest
+from tablekeeper.vault.format import BackupDamaged, BackupManifest, BackupNotFound
 from tablekeeper.vault.pitr_plan import Base, RestorePlan, plan_restore
 
 
@@ -40,6 +41,7 @@ class ArchivedTable:
 class PitrArchive:
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
+        self._manifests: dict[str, BackupManifest] = {}
 
     def table_ids(self) -> list[str]:
         ids = {info.key[len(pf.PITR):].split("/", 1)[0] for info in self.vault.store.list(pf.PITR)}
@@ -55,9 +57,23 @@ class PitrArchive:
         return pf.Settings.from_body(body, names[-1])
 
     def _base_manifests(self) -> Iterator[BackupManifest]:
-        for entry in self.vault.manifests():
-            if not isinstance(entry, BackupDamaged) and entry.backup_type == pf.BASE_TYPE:
-                yield entry
+        # Manifests never change once written: list the names, read only the ones not seen yet.
+        # Without this every archiver pass read every manifest in the vault (slow on S3).
+        names = [info.key[len(fmt.MANIFESTS):] for info in self.vault.store.list(fmt.MANIFESTS)]
+        for gone in self._manifests.keys() - set(names):
+            self._manifests.pop(gone, None)
+        for backup_id in names:
+            if not fmt.BACKUP_ID.match(backup_id):
+                continue
+            manifest = self._manifests.get(backup_id)
+            if manifest is None:
+                try:
+                    manifest = self.vault.load_manifest(backup_id, "list")
+                except (BackupNotFound, BackupDamaged):
+                    continue
+                self._manifests[backup_id] = manifest
+            if manifest.backup_type == pf.BASE_TYPE:
+                yield manifest
 
     def bases(self, table_id: str) -> list[tuple[Base, BackupManifest]]:
         return [

@@ -154,14 +154,14 @@ class PitrService:
         record = self.state.get(table.table_id)
         if not enabled:
             if record is not None and record.enabled:
-                self.state.put(record.replace(enabled=False))
+                self.state.update(record.table_id, enabled=False)
                 self._spawn(self._drop_archive(table.table_id, record))
             return self.describe(table_name)
         period = period_days or (record.period_days if record is not None and record.enabled
                                  else DEFAULT_PERIOD_DAYS)
         if record is not None and record.enabled:
             if period != record.period_days:
-                self.state.put(record.replace(period_days=period))
+                self.state.update(record.table_id, period_days=period)
                 self._pruned.pop(table.table_id, None)  # a shorter period trims at once
                 await self._write_settings(table.table_id)
             return self.describe(table_name)
@@ -218,8 +218,8 @@ class PitrService:
             return
         created_ms = int(job.created * 1000)
         latest = current.latest_ms if current.latest_ms is not None else created_ms
-        self.state.put(current.replace(base_seq=job.sequence, base_ms=created_ms, latest_ms=latest,
-                                       problem=""))
+        self.state.update(table_id, base_seq=job.sequence, base_ms=created_ms, latest_ms=latest,
+                          problem="")
 
     def _window_start(self, table_id: str) -> int:
         record = self.state.get(table_id)
@@ -228,7 +228,7 @@ class PitrService:
     def _note_problem(self, table_id: str, problem: str) -> None:
         current = self.state.get(table_id)
         if current is not None and current.problem != problem:
-            self.state.put(current.replace(problem=problem))
+            self.state.update(table_id, problem=problem)
 
     async def _write_settings(self, table_id: str) -> None:
         record = self.state.get(table_id)
@@ -265,7 +265,7 @@ class PitrService:
             # The first base failed or was cut short (a stop, a crash): the window starts again
             # with the one taken now, as no restore can reach a time before a base.
             now_ms = self._now_ms()
-            self.state.put(record.replace(window_start_ms=now_ms))
+            self.state.update(record.table_id, window_start_ms=now_ms)
             self._pin_base(table, first=True, now_ms=now_ms)
             return
         await self.ship(table)
@@ -298,11 +298,11 @@ class PitrService:
                 raise VaultError(f"archive table {table.name}: log records after "
                                  f"{record.archived_seq} are gone from the log")
             await self._put_segment(table.table_id, records)
-            self.state.put(record.replace(archived_seq=records[-1].sequence))
+            self.state.update(table.table_id, archived_seq=records[-1].sequence)
         record = self.state.get(table.table_id)
         assert record is not None
         if record.base_seq is not None:
-            self.state.put(record.replace(latest_ms=checked_ms, problem=""))
+            self.state.update(table.table_id, latest_ms=checked_ms, problem="")
 
     async def _put_segment(self, table_id: str, records: list[StoredRecord]) -> None:
         name = pf.segment_name(table_id, records)
@@ -319,6 +319,9 @@ class PitrService:
             return
         await barrier(self.engine)  # every write acknowledged before the delete is in the log
         # From here to the catalog's removal nothing awaits: no write can slip in between.
+        record = self.state.get(table.table_id)  # as it is now: the archiver went on meanwhile
+        if record is None or not record.enabled:
+            return
         reader = self.engine.reader(table)
         stats = reader.stats()
         tail: list[StoredRecord] = []
@@ -337,12 +340,14 @@ class PitrService:
         """Ship a deleted table's last records, record the deletion, and drop it after the period."""
         assert record.deleted_ms is not None
         if not record.deletion_recorded:
-            while tail := self.state.tail(record.table_id, record.archived_seq, SEGMENT_RECORDS):
+            after = record.archived_seq
+            while tail := self.state.tail(record.table_id, after, SEGMENT_RECORDS):
                 await self._put_segment(record.table_id, tail)
-                record = record.replace(archived_seq=tail[-1].sequence)
-                self.state.put(record)
+                after = tail[-1].sequence
+                self.state.update(record.table_id, archived_seq=after)
             await self._write_settings(record.table_id)
-            self.state.put(record.replace(deletion_recorded=True, latest_ms=record.deleted_ms, problem=""))
+            self.state.update(record.table_id, deletion_recorded=True, latest_ms=record.deleted_ms,
+                              problem="")
             return
         if self._now_ms() >= record.deleted_ms + record.period_days * DAY_MS:
             await self._drop_archive(record.table_id)
@@ -384,7 +389,7 @@ class PitrService:
         record = self._deleted_record(backup_id)
         if record is None:
             return
-        self.state.put(record.replace(enabled=False))
+        self.state.update(record.table_id, enabled=False)
         await self._drop_archive(record.table_id)
         self.state.remove(record.table_id)
 

@@ -90,6 +90,21 @@ class PitrState:
             raise StorageError(f"record PITR of table {record.table_name}: {exc}") from exc
         self._rows[record.table_id] = record
 
+    def update(self, table_id: str, **changes: object) -> TablePitr | None:
+        """Change some fields of the row as it is now (None if there is none).
+
+        The archiver, DeleteTable's hook and the API interleave at every await: a
+        whole row read before an await and put back after it would undo what the
+        others wrote meanwhile (a deletion, a disable).  Updating only the named
+        fields of the current row cannot.
+        """
+        current = self._rows.get(table_id)
+        if current is None:
+            return None
+        updated = current.replace(**changes)
+        self.put(updated)
+        return updated
+
     def keep_tail(self, record: TablePitr, tail: list[StoredRecord]) -> None:
         """At DeleteTable: the log records not yet in the vault, with the row, in one transaction."""
         values = [getattr(record, name) for name in _FIELDS]

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from tablekeeper.engine.protocol.http import Application, Request, Response
+from tablekeeper.engine.protocol.http import Response
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -61,12 +61,10 @@ class RequestMetrics(Collector):
         yield latency
 
 
-def with_metrics_endpoint(app: Application, registry: CollectorRegistry) -> Application:
-    """``app``, with ``GET /metrics`` answering the registry in Prometheus' text format."""
+def metrics_response(registry: CollectorRegistry) -> Callable[[], Response]:
+    """What answers ``GET /metrics`` (DynamoDBApplication's ``metrics``): the registry, as text."""
 
-    async def serve(request: Request) -> Response:
-        if request.method == "GET" and request.path == "/metrics":
-            return Response(200, generate_latest(registry), content_type=CONTENT_TYPE)
-        return await app(request)
+    def respond() -> Response:
+        return Response(200, generate_latest(registry), content_type=CONTENT_TYPE)
 
-    return serve
+    return respond

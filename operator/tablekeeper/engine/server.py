@@ -20,7 +20,7 @@ from tablekeeper.engine.engine import Engine, EngineConfig
 from tablekeeper.engine.extensions import Extension, ExtensionFactory
 from tablekeeper.engine.index_builds import run_index_work
 from tablekeeper.engine.maintenance import run_maintenance
-from tablekeeper.engine.metrics import RequestMetrics, with_metrics_endpoint
+from tablekeeper.engine.metrics import RequestMetrics, metrics_response
 from tablekeeper.engine.protocol.dispatch import (
     DYNAMODB,
     ENGINE_OPERATIONS,
@@ -116,8 +116,8 @@ async def serve(options: ServerOptions, stop: asyncio.Event) -> None:
     for collector in (metrics, *(c for extension in extensions for c in extension.collectors)):
         registry.register(collector)
     app = DynamoDBApplication(engine, authenticate=authenticate, operations=operations,
-                              observe=metrics.observe)
-    server = HttpServer(with_metrics_endpoint(app, registry))
+                              observe=metrics.observe, metrics=metrics_response(registry))
+    server = HttpServer(app)
     try:
         port = await server.start(options.host, options.port)
     except OSError as exc:

@@ -77,14 +77,18 @@ class DynamoDBApplication:
         authenticate: Callable[[Request], object] | None = None,
         observe: Callable[[str, float, str], None] | None = None,
         operations: Mapping[str, Mapping[str, Operation]] = ENGINE_OPERATIONS,
+        metrics: Callable[[], Response] | None = None,
     ) -> None:
         self._engine = engine
         self._operations = operations
         self._authenticate = authenticate  # raises a DynamoDBError to refuse
         self._observe = observe  # (operation, seconds, outcome) for metrics
+        self._metrics = metrics  # answers GET /metrics
 
     async def __call__(self, request: Request) -> Response:
         if request.method == "GET":
+            if request.path == "/metrics" and self._metrics is not None:
+                return self._metrics()
             return self._health(request)
         started = time.perf_counter() if self._observe is not None else 0.0
         name = "unknown"

@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import Sample, add_wrk_arguments, client, own_engine, require_wrk, wrk_put
+from benchlib import Sample, add_wrk_arguments, client, cost_table, own_engine, require_wrk, wrk_put
 
 SETUPS = ("no index", "GSI KEYS_ONLY", "GSI ALL")
 
@@ -147,22 +146,7 @@ def measure(endpoint: str, args: argparse.Namespace, pid: int | None = None) -> 
 
 
 def report(samples: dict[str, list[Sample]], args: argparse.Namespace) -> str:
-    base = statistics.median(s.ops_per_s for s in samples["no index"])
-    lines = [
-        f"PutItem, {args.item_bytes}-byte items, wrk -t{args.threads} -c{args.connections}, "
-        f"{args.duration} s x {args.rounds} rounds (medians)",
-        "",
-        "| setup | PutItem ops/s | p99 ms | throughput cost | engine CPU ms / 1000 puts |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for setup in SETUPS:
-        ops = statistics.median(s.ops_per_s for s in samples[setup])
-        p99 = statistics.median(s.p99_ms for s in samples[setup])
-        cost = "" if setup == "no index" else f"{(1 - ops / base) * 100:+.1f}%"
-        cpus = [s.cpu_ms_per_1k for s in samples[setup] if s.cpu_ms_per_1k is not None]
-        cpu = f"{statistics.median(cpus):.0f}" if cpus else "n/a"
-        lines.append(f"| {setup} | {ops:.0f} | {p99:.2f} | {cost} | {cpu} |")
-    return "\n".join(lines)
+    return cost_table(samples, SETUPS, args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from benchlib import Sample, add_wrk_arguments, client, own_engine, require_wrk, wrk_put  # noqa: E402
+from benchlib import Sample, add_wrk_arguments, client, cost_table, own_engine, require_wrk, wrk_put  # noqa: E402
 
 PUT_SCRIPT = HERE / "wrk" / "put.lua"
 SETUPS = ("PITR off", "PITR on")
@@ -106,21 +106,7 @@ def measure_lag(endpoint: str, table: str, rate: float, seconds: float) -> tuple
 
 
 def report(samples: dict[str, list[Sample]], lags: list[float], rate: float, args: argparse.Namespace) -> str:
-    base = statistics.median(s.ops_per_s for s in samples["PITR off"])
-    lines = [
-        f"PutItem, {args.item_bytes}-byte items, wrk -t{args.threads} -c{args.connections}, "
-        f"{args.duration} s x {args.rounds} rounds (medians)",
-        "",
-        "| setup | PutItem ops/s | p99 ms | throughput cost | engine CPU ms / 1000 puts |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for setup in SETUPS:
-        ops = statistics.median(s.ops_per_s for s in samples[setup])
-        p99 = statistics.median(s.p99_ms for s in samples[setup])
-        cost = "" if setup == "PITR off" else f"{(1 - ops / base) * 100:+.1f}%"
-        cpus = [s.cpu_ms_per_1k for s in samples[setup] if s.cpu_ms_per_1k is not None]
-        cpu = f"{statistics.median(cpus):.0f}" if cpus else "n/a"
-        lines.append(f"| {setup} | {ops:.0f} | {p99:.2f} | {cost} | {cpu} |")
+    lines = cost_table(samples, SETUPS, args).split("\n")
     ordered = sorted(lags)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan")
     lines += [

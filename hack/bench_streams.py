@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import statistics
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ import orjson
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from benchlib import Sample, add_wrk_arguments, client, own_engine, require_wrk, wrk_put  # noqa: E402
+from benchlib import Sample, add_wrk_arguments, client, cost_table, own_engine, require_wrk, wrk_put  # noqa: E402
 
 PUT_SCRIPT = HERE / "wrk" / "put.lua"
 SETUPS = ("no stream", "stream", "stream + reader")
@@ -138,23 +137,7 @@ def measure(endpoint: str, args: argparse.Namespace, pid: int | None = None) -> 
 
 
 def report(results: Results, args: argparse.Namespace) -> str:
-    base = statistics.median(s.ops_per_s for s in results.samples["no stream"])
-    lines = [
-        f"PutItem, {args.item_bytes}-byte items, wrk -t{args.threads} -c{args.connections}, "
-        f"{args.duration} s x {args.rounds} rounds (medians)",
-        "",
-        "| setup | PutItem ops/s | p99 ms | throughput cost | engine CPU ms / 1000 puts |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for setup in SETUPS:
-        samples = results.samples[setup]
-        ops = statistics.median(s.ops_per_s for s in samples)
-        p99 = statistics.median(s.p99_ms for s in samples)
-        cost = "" if setup == "no stream" else f"{(1 - ops / base) * 100:+.1f}%"
-        cpus = [s.cpu_ms_per_1k for s in samples if s.cpu_ms_per_1k is not None]
-        cpu = f"{statistics.median(cpus):.0f}" if cpus else "n/a"
-        lines.append(f"| {setup} | {ops:.0f} | {p99:.2f} | {cost} | {cpu} |")
-    return "\n".join(lines)
+    return cost_table(results.samples, SETUPS, args)
 
 
 def main(argv: list[str] | None = None) -> int:

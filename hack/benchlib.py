@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -99,3 +100,23 @@ def wrk_put(name: str, endpoint: str, script: Path, script_args: list[str],
     requests = result["requests"]
     per_1k = cpu * 1000 * 1000 / requests if pid is not None and requests else None
     return Sample(result["ops_per_s"], result["p99_ms"], per_1k)
+
+
+def cost_table(samples: dict[str, list[Sample]], setups: Sequence[str], args: argparse.Namespace) -> str:
+    """The medians of each setup's PutItem samples and its throughput cost against the first setup."""
+    base = statistics.median(s.ops_per_s for s in samples[setups[0]])
+    lines = [
+        f"PutItem, {args.item_bytes}-byte items, wrk -t{args.threads} -c{args.connections}, "
+        f"{args.duration} s x {args.rounds} rounds (medians)",
+        "",
+        "| setup | PutItem ops/s | p99 ms | throughput cost | engine CPU ms / 1000 puts |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for setup in setups:
+        ops = statistics.median(s.ops_per_s for s in samples[setup])
+        p99 = statistics.median(s.p99_ms for s in samples[setup])
+        cost = "" if setup == setups[0] else f"{(1 - ops / base) * 100:+.1f}%"
+        cpus = [s.cpu_ms_per_1k for s in samples[setup] if s.cpu_ms_per_1k is not None]
+        cpu = f"{statistics.median(cpus):.0f}" if cpus else "n/a"
+        lines.append(f"| {setup} | {ops:.0f} | {p99:.2f} | {cost} | {cpu} |")
+    return "\n".join(lines)

@@ -49,7 +49,7 @@ import kopf
 import pydantic
 
 from tablekeeper.controllers import conditions
-from tablekeeper.controllers.conditions import ConditionStatus, Transition
+from tablekeeper.controllers.conditions import Transition
 from tablekeeper.controllers.engine_client import (
     EngineBackup,
     EngineBusy,
@@ -74,7 +74,16 @@ from tablekeeper.controllers.vaults import (
     open_vault,
     vault_problem,
 )
-from tablekeeper.controllers.verdicts import Reporter, Verdict, apply_verdict, condition_reason
+from tablekeeper.controllers.verdicts import (
+    FALSE,
+    TRUE,
+    Clock,
+    Reporter,
+    Verdict,
+    apply_verdict,
+    condition_reason,
+    utc_now,
+)
 from tablekeeper.resources.backup import (
     BACKUP_NAME_PATTERN,
     Backup,
@@ -94,12 +103,7 @@ PLURAL: Final = "backups"
 ADOPTION_SLACK: Final = timedelta(seconds=5)  # clock difference tolerated between API server and engine
 DELETE_ATTEMPTS_WITH_ENGINE: Final = 6  # then the backup is deleted from the vault directly
 
-TRUE, FALSE = ConditionStatus.TRUE, ConditionStatus.FALSE
-Clock = Callable[[], datetime]
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- outcomes and the status they make (pure) -----------------------------------------------------

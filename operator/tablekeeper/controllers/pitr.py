@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
@@ -59,7 +59,16 @@ from tablekeeper.controllers.tables import (
     vault_mismatch,
 )
 from tablekeeper.controllers.vaults import BACKUP_VAULTS, vault_problem
-from tablekeeper.controllers.verdicts import Reporter, Verdict, apply_verdict, condition_reason
+from tablekeeper.controllers.verdicts import (
+    FALSE,
+    TRUE,
+    Clock,
+    Reporter,
+    Verdict,
+    apply_verdict,
+    condition_reason,
+    utc_now,
+)
 from tablekeeper.resources.common import GROUP, VERSION, ConditionType
 from tablekeeper.resources.pitr import PitrConfig, PitrConfigSpec, PitrConfigStatus, PitrPhase
 from tablekeeper.resources.table import Table
@@ -70,12 +79,7 @@ PITR_READY: Final = ConditionType.PITR_READY.value
 MAX_LAG_SECONDS: Final = 60.0
 DELETE_ATTEMPTS_WITHOUT_ENGINE: Final = 6  # then the PitrConfig goes; PITR stays on in the engine
 
-TRUE, FALSE = ConditionStatus.TRUE, ConditionStatus.FALSE
-Clock = Callable[[], datetime]
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- outcomes and the status they make (pure) -----------------------------------------------------

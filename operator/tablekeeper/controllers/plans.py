@@ -63,7 +63,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
@@ -71,7 +71,7 @@ import kopf
 import pydantic
 
 from tablekeeper.controllers import conditions
-from tablekeeper.controllers.conditions import Condition, ConditionStatus, Transition
+from tablekeeper.controllers.conditions import Condition, Transition
 from tablekeeper.controllers.kube import Kind, Kube
 from tablekeeper.controllers.metrics import Metrics
 from tablekeeper.controllers.naming import (
@@ -94,6 +94,7 @@ from tablekeeper.controllers.retention import (
     window_state,
 )
 from tablekeeper.controllers.schedule import RunDecision, Schedule, due_runs
+from tablekeeper.controllers.verdicts import FALSE, TRUE, Clock, utc_now
 from tablekeeper.resources.common import GROUP, VERSION
 from tablekeeper.resources.plan import BackupPlan, BackupPlanStatus, BackupRule, PlanPhase, TableSelection
 
@@ -106,14 +107,9 @@ RUN_NOW_ANNOTATION: Final = f"{GROUP}/run-now"
 SCHEDULED_ANNOTATION: Final = f"{GROUP}/scheduled-time"
 WAKE_MEMO: Final = "tablekeeper_plan_wake_at"  # in kopf's per-object memo
 
-TRUE, FALSE = ConditionStatus.TRUE, ConditionStatus.FALSE
 QUIET: Final = "AsExpected"
 IN_FLIGHT: Final = frozenset({BackupStatus.PENDING, BackupStatus.CREATING})
-Clock = Callable[[], datetime]
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- what the API says, as facts (pure) ------------------------------------------------------------

@@ -39,7 +39,7 @@ import secrets
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
@@ -49,7 +49,7 @@ from kubernetes.utils import parse_quantity
 
 from tablekeeper.controllers import builders, conditions
 from tablekeeper.controllers.builders import Credentials, EngineNames, EngineSettings
-from tablekeeper.controllers.conditions import ConditionStatus, Transition
+from tablekeeper.controllers.conditions import Transition
 from tablekeeper.controllers.endpoints import EndpointResolver, ServiceEndpoints
 from tablekeeper.controllers.engine_client import (
     ClientSettings,
@@ -62,7 +62,7 @@ from tablekeeper.controllers.kube import JSON_PATCH, PVCS, SECRETS, SERVICES, ST
 from tablekeeper.controllers.metrics import Metrics
 from tablekeeper.controllers.table_plan import Change, EngineTable, Plan, plan_changes
 from tablekeeper.controllers.vaults import BACKUP_VAULTS, vault_problem
-from tablekeeper.controllers.verdicts import Reporter, Verdict, apply_verdict
+from tablekeeper.controllers.verdicts import FALSE, TRUE, Clock, Reporter, Verdict, apply_verdict, utc_now
 from tablekeeper.resources.common import API_VERSION, GROUP, VERSION
 from tablekeeper.resources.table import Table, TablePhase, TableSpec, TableStatus
 from tablekeeper.resources.vault import BackupVaultSpec
@@ -73,12 +73,7 @@ TABLES: Final = Kind(API_VERSION, PLURAL)
 MAX_PASSES: Final = 3  # plan-apply rounds in one handler call before coming back later
 DELETE_ATTEMPTS_WITHOUT_ENGINE: Final = 6  # then the Table goes; its data stays on the volume
 
-TRUE, FALSE = ConditionStatus.TRUE, ConditionStatus.FALSE
-Clock = Callable[[], datetime]
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- outcomes and the status they make (pure) -----------------------------------------------------

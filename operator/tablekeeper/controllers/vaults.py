@@ -32,7 +32,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
@@ -40,10 +40,10 @@ import kopf
 import pydantic
 
 from tablekeeper.controllers import conditions
-from tablekeeper.controllers.conditions import ConditionStatus, Transition
+from tablekeeper.controllers.conditions import Transition
 from tablekeeper.controllers.kube import SECRETS, Kind, Kube
 from tablekeeper.controllers.metrics import Metrics
-from tablekeeper.controllers.verdicts import Reporter, Verdict, apply_verdict
+from tablekeeper.controllers.verdicts import FALSE, TRUE, Clock, Reporter, Verdict, apply_verdict, utc_now
 from tablekeeper.resources.common import API_VERSION, GROUP, VERSION
 from tablekeeper.resources.vault import (
     BackupVault,
@@ -64,15 +64,10 @@ BACKUP_VAULTS: Final = Kind(API_VERSION, PLURAL)
 KEY_BYTES: Final = 32
 KEY_HINT: Final = "a vault key is one line of base64 of 32 random bytes (openssl rand -base64 32)"
 
-TRUE, FALSE = ConditionStatus.TRUE, ConditionStatus.FALSE
-Clock = Callable[[], datetime]
 StoreOpener = Callable[..., ObjectStore]
 
 logger = logging.getLogger(__name__)
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class VaultOutcome(StrEnum):

@@ -16,9 +16,9 @@ event per transition, and counts the pass in the metrics.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import kopf
@@ -29,7 +29,12 @@ from tablekeeper.controllers.metrics import Metrics
 from tablekeeper.resources.common import Status
 
 TRUE, FALSE = ConditionStatus.TRUE, ConditionStatus.FALSE
+Clock = Callable[[], datetime]  # every controller reads time through one, so tests can drive it
 QUIET: Final = "AsExpected"  # the reason of a Progressing or Degraded condition that does not hold
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

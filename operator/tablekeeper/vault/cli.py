@@ -17,10 +17,11 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from tablekeeper.engine.tables import RestoreSummary, TableDefinition
 from tablekeeper.vault.catalog import BackupSummary, Progress, Vault
 from tablekeeper.vault.errors import VaultError
 from tablekeeper.vault.format import BackupManifest
@@ -396,37 +397,60 @@ def _restore_command(args: argparse.Namespace) -> int:
 
 
 async def _restore(args: argparse.Namespace, vault: Vault) -> dict[str, Any]:
+    from tablekeeper.engine.tables import RestoreSummary, TableDefinition
+    from tablekeeper.vault.restore import backup_items
+
+    manifest = vault.load_manifest(args.backup, "restore")
+    source = TableDefinition.from_json(manifest.definition)
+    summary = RestoreSummary(time.time(), True, source_backup_arn=manifest.backup_arn,
+                             source_table_arn=source.arn)
+    return await restore_offline(args.data, source, args.table, summary,
+                                 lambda table: backup_items(vault, manifest),
+                                 f"restore backup {manifest.backup_id}", manifest.item_count)
+
+
+async def restore_offline(
+    data_dir: str,
+    source: TableDefinition,
+    target_name: str,
+    summary: RestoreSummary,
+    items: Callable[[TableDefinition], Callable[[], Iterator[tuple[bytes, bytes]]]],
+    what: str,
+    expected_items: int | None = None,
+) -> dict[str, Any]:
+    """Restore into a data directory no engine is using: the new table, filled, then described.
+
+    ``items(table)`` gives the item source for the planned table (a backup's, or a PITR
+    replay).  Every failure is a ``VaultError`` reading "``what``: cause".
+    """
     from pathlib import Path
 
     from tablekeeper.engine.engine import Engine, EngineConfig
     from tablekeeper.engine.errors import DynamoDBError
     from tablekeeper.engine.loading import TableExists, begin_restore
     from tablekeeper.engine.operations.tables import describe
-    from tablekeeper.engine.tables import RestoreSummary, TableDefinition
-    from tablekeeper.vault.restore import Overrides, backup_items, plan_target, run_restore
+    from tablekeeper.engine.storage.base import StorageError
+    from tablekeeper.vault.restore import Overrides, plan_target, run_restore
 
-    manifest = vault.load_manifest(args.backup, "restore")
-    engine = Engine(EngineConfig(Path(args.data)))
     try:
-        source = TableDefinition.from_json(manifest.definition)
-        now = time.time()
+        engine = Engine(EngineConfig(Path(data_dir)))
+    except StorageError as error:
+        raise VaultError(f"{what}: {error}") from None
+    try:
         try:
-            target = plan_target(source, args.table, Overrides(), now=now, region=engine.config.region,
-                                 account=engine.config.account)
-            summary = RestoreSummary(now, True, source_backup_arn=manifest.backup_arn,
-                                     source_table_arn=source.arn)
+            target = plan_target(source, target_name, Overrides(), now=time.time(),
+                                 region=engine.config.region, account=engine.config.account)
             table = begin_restore(engine, target, summary)
         except TableExists:
-            raise VaultError(f"restore backup {args.backup}: table {args.table} already exists") from None
+            raise VaultError(f"{what}: table {target_name} already exists") from None
         except DynamoDBError as error:
-            raise VaultError(f"restore backup {args.backup}: {error}") from None
-        with ProgressBar(f"restore {args.backup}") as bar:
+            raise VaultError(f"{what}: {error}") from None
+        with ProgressBar(what) as bar:
             def progress(done: int) -> None:
                 bar.update(Progress(done, None, "rows"))
 
-            done = await run_restore(engine, table, backup_items(vault, manifest),
-                                     f"restore backup {manifest.backup_id}",
-                                     expected_items=manifest.item_count, progress=progress)
+            done = await run_restore(engine, table, items(table), what, expected_items=expected_items,
+                                     progress=progress)
         return describe(engine, done)
     finally:
         engine.close()

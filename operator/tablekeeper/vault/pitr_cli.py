@@ -15,11 +15,10 @@ import asyncio
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from tablekeeper.vault.catalog import Progress, Vault
-from tablekeeper.vault.cli import ProgressBar, _json, _table, _vault_options, _when, open_vault
+from tablekeeper.vault.catalog import Vault
+from tablekeeper.vault.cli import _json, _table, _vault_options, _when, open_vault, restore_offline
 from tablekeeper.vault.errors import VaultError
 from tablekeeper.vault.pitr_archive import ArchivedTable, PitrArchive
 from tablekeeper.vault.pitr_plan import earliest_restorable
@@ -157,37 +156,11 @@ def _restore(args: argparse.Namespace, vault: Vault) -> int:
 async def _load(
     args: argparse.Namespace, archive: PitrArchive, table_id: str, target_ms: int
 ) -> dict[str, Any]:
-    from tablekeeper.engine.engine import Engine, EngineConfig
-    from tablekeeper.engine.errors import DynamoDBError
-    from tablekeeper.engine.loading import TableExists, begin_restore
-    from tablekeeper.engine.operations.tables import describe
-    from tablekeeper.engine.storage.base import StorageError
     from tablekeeper.engine.tables import RestoreSummary, TableDefinition
-    from tablekeeper.vault.restore import Overrides, plan_target, run_restore
 
     what = f"restore {args.source} to {target_ms / 1000}"
     plan, manifest = archive.plan(table_id, target_ms, what)
-    try:
-        engine = Engine(EngineConfig(Path(args.data)))
-    except StorageError as error:
-        raise VaultError(f"{what}: {error}") from None
-    try:
-        source = TableDefinition.from_json(manifest.definition)
-        try:
-            target = plan_target(source, args.table, Overrides(), now=time.time(),
-                                 region=engine.config.region, account=engine.config.account)
-            table = begin_restore(engine, target, RestoreSummary(target_ms / 1000, True,
-                                                                 source_table_arn=source.arn))
-        except TableExists:
-            raise VaultError(f"{what}: table {args.table} already exists") from None
-        except DynamoDBError as error:
-            raise VaultError(f"{what}: {error}") from None
-        with ProgressBar(what) as bar:
-            def progress(done: int) -> None:
-                bar.update(Progress(done, None, "rows"))
-
-            done = await run_restore(engine, table, lambda: archive.items(table, plan), what,
-                                     progress=progress)
-        return describe(engine, done)
-    finally:
-        engine.close()
+    source = TableDefinition.from_json(manifest.definition)
+    summary = RestoreSummary(target_ms / 1000, True, source_table_arn=source.arn)
+    return await restore_offline(args.data, source, args.table, summary,
+                                 lambda table: lambda: archive.items(table, plan), what)

@@ -9,7 +9,7 @@ from tablekeeper.engine.engine import Engine
 from tablekeeper.engine.errors import InternalServerError, SerializationException
 from tablekeeper.engine.operations.base import WireResult
 from tablekeeper.engine.operations.index_specs import parse_index_specs
-from tablekeeper.engine.operations.tables import parse_throughput
+from tablekeeper.engine.operations.tables import parse_sse, parse_throughput
 from tablekeeper.engine.shapes import Members
 from tablekeeper.vault.errors import VaultError
 from tablekeeper.vault.restore import Overrides
@@ -33,18 +33,8 @@ def parse_overrides(m: Members) -> Overrides:
     throughput = parse_throughput(m, "ProvisionedThroughputOverride", throughput_wire)
     sse_wire = m.mapping("SSESpecificationOverride")
     m.mapping("OnDemandThroughputOverride")  # accepted; on-demand limits are not enforced
-    sse = None if sse_wire is None else _sse(sse_wire)
+    sse = None if sse_wire is None else parse_sse(sse_wire)
     return Overrides(billing, global_indexes, local_indexes, throughput, sse)
-
-
-def _sse(wire: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    """SSESpecificationOverride as the table keeps it (DescribeTable's SSEDescription)."""
-    if not wire.get("Enabled"):
-        return ()
-    sse: dict[str, Any] = {"Status": "ENABLED", "SSEType": wire.get("SSEType", "KMS")}
-    if wire.get("KMSMasterKeyId"):
-        sse["KMSMasterKeyArn"] = wire["KMSMasterKeyId"]
-    return tuple(sse.items())
 
 
 Execute = Callable[[Engine, Any], Awaitable[WireResult]]

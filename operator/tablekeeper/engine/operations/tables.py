@@ -156,7 +156,7 @@ def parse_create_table(body: dict[str, Any]) -> CreateTableRequest:
         tags=checked_tags,
         table_class=table_class or "STANDARD",
         deletion_protection=bool(protection),
-        sse=_parse_sse(sse_wire),
+        sse=parse_sse(sse_wire),
         local_indexes=local_indexes,
         global_indexes=global_indexes,
     )
@@ -180,7 +180,8 @@ def parse_tags(m: Members, value: list[Any] | None) -> list[tuple[str | None, st
     return tags
 
 
-def _parse_sse(value: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+def parse_sse(value: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    """An SSESpecification as the table keeps it (DescribeTable's SSEDescription); () if off."""
     if not value or not value.get("Enabled"):
         return ()
     sse: dict[str, Any] = {"Status": "ENABLED", "SSEType": value.get("SSEType", "KMS")}

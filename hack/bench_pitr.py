@@ -11,8 +11,8 @@ fsync-durable writes) on a fresh data directory.
 * **cost**: two tables (``pk`` S, ``sk`` S, on demand), one with PITR on; wrk PutItem
   (hack/wrk/put.lua, fresh keys) on each in turn, ``--rounds`` times, alternating; the
   report gives the medians and the engine's CPU per 1000 puts.
-* **lag**: a writer in a separate process puts ``--rate`` items/s (fresh keys, 8 threads,
-  keep-alive connections) into the PITR table for ``--lag-seconds``; meanwhile this process
+* **lag**: a writer in a separate process puts ``--rate`` items/s (fresh keys, 2 processes x 8
+  threads, raw keep-alive HTTP) into the PITR table for ``--lag-seconds``; meanwhile this process
   reads DescribeContinuousBackups every 100 ms. The lag of a sample is the time of the
   newest acknowledged write (the writer's clock, the same host) minus
   LatestRestorableDateTime; the report gives its median, p99 and maximum.
@@ -21,6 +21,8 @@ fsync-durable writes) on a fresh data directory.
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import multiprocessing
 import statistics
 import sys
@@ -28,6 +30,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -55,18 +58,31 @@ def create_tables(endpoint: str) -> dict[str, str]:
     return tables
 
 
-def _writer(endpoint: str, table: str, rate: float, seconds: float, newest: Any, stop: Any) -> None:
-    """Put ``rate`` items/s for ``seconds``; ``newest`` gets the time of the newest acknowledged put."""
-    per_thread = rate / 8
+WRITER_PROCESSES = 2
+WRITER_THREADS = 8  # per process
+
+
+def _writer(endpoint: str, table: str, rate: float, seconds: float, process: int,
+            newest: Any, stop: Any) -> None:
+    """Put ``rate / WRITER_PROCESSES`` items/s for ``seconds`` over raw keep-alive HTTP (boto3 in
+    one process tops out near 500 puts/s); ``newest`` gets the time of the newest acknowledged put."""
+    per_thread = rate / WRITER_PROCESSES / WRITER_THREADS
     deadline = time.time() + seconds
+    address = urlsplit(endpoint)
+    headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.PutItem"}
 
     def run(thread: int) -> None:
-        ddb = client(endpoint)
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
         sent = 0
         started = time.time()
         while time.time() < deadline and not stop.is_set():
-            ddb.put_item(TableName=table, Item={"pk": {"S": f"lag-{thread}-{sent}"}, "sk": {"S": "x"},
-                                                "data": {"S": "y" * 150}})
+            body = json.dumps({"TableName": table, "Item": {
+                "pk": {"S": f"lag-{process}-{thread}-{sent}"}, "sk": {"S": "x"}, "data": {"S": "y" * 150}}})
+            connection.request("POST", "/", body, headers)
+            response = connection.getresponse()
+            answer = response.read()
+            if response.status != 200:
+                raise SystemExit(f"bench_pitr: PutItem answered {response.status}: {answer[:200]!r}")
             sent += 1
             acked = time.time()
             with newest.get_lock():
@@ -75,7 +91,7 @@ def _writer(endpoint: str, table: str, rate: float, seconds: float, newest: Any,
             if pause > 0:
                 time.sleep(pause)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(WRITER_THREADS)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -88,19 +104,22 @@ def measure_lag(endpoint: str, table: str, rate: float, seconds: float) -> tuple
     stop = multiprocessing.Event()
     ddb = client(endpoint)
     before = ddb.describe_table(TableName=table)["Table"]["ItemCount"]
-    writer = multiprocessing.Process(target=_writer, args=(endpoint, table, rate, seconds, newest, stop))
-    writer.start()
+    writers = [multiprocessing.Process(target=_writer, args=(endpoint, table, rate, seconds, n, newest, stop))
+               for n in range(WRITER_PROCESSES)]
+    for writer in writers:
+        writer.start()
     time.sleep(2)  # let the writer reach its pace
     lags = []
     started = time.time()
-    while writer.is_alive() and time.time() - started < seconds - 3:
+    while any(w.is_alive() for w in writers) and time.time() - started < seconds - 3:
         pitr = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"][
             "PointInTimeRecoveryDescription"]
         latest = pitr.get("LatestRestorableDateTime")
         if latest is not None and newest.value:
             lags.append(max(0.0, newest.value - latest.timestamp()))
         time.sleep(0.1)
-    writer.join()
+    for writer in writers:
+        writer.join()
     written = ddb.describe_table(TableName=table)["Table"]["ItemCount"] - before
     return lags, written / seconds
 

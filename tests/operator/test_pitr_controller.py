@@ -17,6 +17,7 @@ import pytest
 from tablekeeper.controllers.engine_client import EnginePitr
 from tablekeeper.controllers.pitr import (
     PitrOutcome,
+    holder,
     needs_update,
     pitr_status_after,
     timer_may_refresh,
@@ -133,6 +134,30 @@ def test_the_timer_refreshes_only_pitr_that_is_or_should_be_on() -> None:
     assert turned_on({"phase": "Enabled"}) and not turned_on({"phase": "Failed"})
 
 
+def config_object(name: str, table: str, created: str, deleting: bool = False) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, "creationTimestamp": created}
+    if deleting:
+        metadata["deletionTimestamp"] = "2026-03-02T00:00:00Z"
+    return {"metadata": metadata, "spec": {"tableRef": {"name": table}}}
+
+
+def test_the_oldest_pitr_config_of_a_table_holds_it_and_a_deleted_one_lets_go() -> None:
+    configs = [
+        config_object("second", "orders", "2026-03-01T10:00:00Z"),
+        config_object("first", "orders", "2026-03-01T09:00:00Z"),
+        config_object("other", "invoices", "2026-03-01T08:00:00Z"),
+    ]
+    assert holder(configs, "orders") == "first"
+    assert holder(configs, "invoices") == "other"
+    assert holder(configs, "refunds") is None
+    configs[1] = config_object("first", "orders", "2026-03-01T09:00:00Z", deleting=True)
+    assert holder(configs, "orders") == "second"
+    # The same second: the name decides, so every pass of every PitrConfig agrees.
+    same = "2026-03-01T09:00:00Z"
+    tied = [config_object("b", "orders", same), config_object("a", "orders", same)]
+    assert holder(tied, "orders") == "a"
+
+
 # --- end to end -----------------------------------------------------------------------------------
 
 
@@ -192,6 +217,24 @@ class TestEndToEnd:
         await harness.delete("pitrconfigs", "orders")
         await harness.gone("pitrconfigs", "orders")
         assert (await engine_pitr(harness))["PointInTimeRecoveryStatus"] == "DISABLED"
+
+    async def test_a_second_pitr_config_for_the_same_table_is_refused_and_takes_over_later(
+        self, harness: OperatorHarness, tmp_path: Path
+    ) -> None:
+        await enabled_pitr(harness, tmp_path)
+        second = resource_body("PitrConfig", "orders-again", {
+            "tableRef": {"name": "orders"}, "enabled": True, "recoveryPeriodInDays": 3,
+            "vaultRef": {"name": "primary"}}, created=datetime.now(UTC) + timedelta(days=1))  # fmt: skip
+        await harness.create("pitrconfigs", second)
+        status = await harness.wait_for_status("pitrconfigs", "orders-again", phase="Failed",
+                                               Degraded=("True", "TableClaimed"))  # fmt: skip
+        message = next(c["message"] for c in status["conditions"] if c["type"] == "Degraded")
+        assert "PitrConfig orders: one PitrConfig per table" in message
+        assert (await engine_pitr(harness))["RecoveryPeriodInDays"] == 7, "the holder's period stays"
+        await harness.delete("pitrconfigs", "orders")
+        await harness.gone("pitrconfigs", "orders")
+        await harness.wait_for_status("pitrconfigs", "orders-again", phase="Enabled", PITRReady="True")
+        assert (await engine_pitr(harness))["RecoveryPeriodInDays"] == 3
 
     async def test_pitr_into_another_vault_is_refused(self, harness: OperatorHarness, tmp_path: Path) -> None:
         await table_on_vault(harness, tmp_path)

@@ -23,14 +23,19 @@ Deleting a PitrConfig turns PITR off in the engine (the engine then drops the
 window: its archive and bases), through a finalizer.  Not when its Table is
 gone or being deleted: a deleted table keeps its archive, restorable for the
 recovery period, as DynamoDB keeps it; and not when this PitrConfig never
-turned PITR on (refused, or disabled).  One PitrConfig per table is the rule;
-the operator does not yet refuse a second one.
+turned PITR on (refused, or disabled).
+
+One PitrConfig per table: two would turn one engine's PITR on and off in
+turn.  The oldest (creationTimestamp, then name) of a table's PitrConfigs not
+being deleted holds it; any other is refused, Degraded with reason
+``TableClaimed``, phase Failed, and looked at again at the retry delay (it
+takes over once the holder is deleted).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -48,7 +53,7 @@ from tablekeeper.controllers.engine_client import (
     EngineRefused,
     EngineUnavailable,
 )
-from tablekeeper.controllers.kube import Kube
+from tablekeeper.controllers.kube import Kind, Kube
 from tablekeeper.controllers.metrics import Metrics
 from tablekeeper.controllers.tables import (
     TABLES,
@@ -69,12 +74,13 @@ from tablekeeper.controllers.verdicts import (
     condition_reason,
     utc_now,
 )
-from tablekeeper.resources.common import GROUP, VERSION, ConditionType
+from tablekeeper.resources.common import API_VERSION, GROUP, VERSION, ConditionType
 from tablekeeper.resources.pitr import PitrConfig, PitrConfigSpec, PitrConfigStatus, PitrPhase
 from tablekeeper.resources.table import Table
 
 KIND: Final = "PitrConfig"
 PLURAL: Final = "pitrconfigs"
+PITR_CONFIGS: Final = Kind(API_VERSION, PLURAL)
 PITR_READY: Final = ConditionType.PITR_READY.value
 MAX_LAG_SECONDS: Final = 60.0
 DELETE_ATTEMPTS_WITHOUT_ENGINE: Final = 6  # then the PitrConfig goes; PITR stays on in the engine
@@ -91,6 +97,7 @@ class PitrOutcome(StrEnum):
     INVALID_SPEC = "InvalidSpec"
     CHANGE_REFUSED = "ChangeRefused"
     VAULT_MISMATCH = "VaultMismatch"
+    TABLE_CLAIMED = "TableClaimed"
     TABLE_NOT_READY = "TableNotReady"
     VAULT_NOT_READY = "VaultNotReady"
     ENGINE_UNAVAILABLE = "EngineUnavailable"
@@ -107,6 +114,7 @@ VERDICTS: Final[Mapping[PitrOutcome, tuple[Verdict, PitrPhase | None]]] = {
     PitrOutcome.INVALID_SPEC: (Verdict(FALSE, FALSE, TRUE), PitrPhase.FAILED),
     PitrOutcome.CHANGE_REFUSED: (Verdict(FALSE, FALSE, TRUE), PitrPhase.FAILED),
     PitrOutcome.VAULT_MISMATCH: (Verdict(FALSE, FALSE, TRUE), PitrPhase.FAILED),
+    PitrOutcome.TABLE_CLAIMED: (Verdict(FALSE, FALSE, TRUE), PitrPhase.FAILED),
     PitrOutcome.TABLE_NOT_READY: (Verdict(FALSE, TRUE, FALSE), None),
     PitrOutcome.VAULT_NOT_READY: (Verdict(FALSE, TRUE, FALSE), None),
     PitrOutcome.ENGINE_UNAVAILABLE: (Verdict(FALSE, TRUE, FALSE), None),
@@ -166,6 +174,17 @@ def window(
 
 def _time(value: datetime | None) -> str | None:
     return None if value is None else conditions.format_time(value)
+
+
+def holder(configs: Iterable[Mapping[str, Any]], table_name: str) -> str | None:
+    """The PitrConfig that holds ``table_name``: the oldest of its PitrConfigs not being deleted."""
+    claims = []
+    for config in configs:
+        meta = config.get("metadata") or {}
+        target = ((config.get("spec") or {}).get("tableRef") or {}).get("name")
+        if target == table_name and not meta.get("deletionTimestamp"):
+            claims.append((str(meta.get("creationTimestamp") or ""), str(meta.get("name"))))
+    return min(claims)[1] if claims else None
 
 
 def needs_update(spec: PitrConfigSpec, engine: EnginePitr) -> bool:
@@ -268,6 +287,13 @@ class PitrController:
         refused = refused_update(config, old)
         if refused:
             raise run.refuse(PitrOutcome.CHANGE_REFUSED, "; ".join(refused))
+        table_name = config.spec.table_ref.name
+        held_by = holder(self.kube.list(PITR_CONFIGS, run.namespace), table_name)
+        if held_by is not None and held_by != run.name:
+            message = (f"Table {table_name} has its point-in-time recovery set by PitrConfig {held_by}: "
+                       "one PitrConfig per table")
+            run.report(PitrOutcome.TABLE_CLAIMED, message)
+            raise kopf.TemporaryError(message, delay=self.settings.retry_delay)
         client = self.ready_engine(run, config)
         spec = config.spec
         try:

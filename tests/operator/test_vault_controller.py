@@ -22,6 +22,7 @@ from tablekeeper.controllers.vaults import (
     store_outcome,
     vault_problem,
     vault_status_after,
+    vault_users,
 )
 from tablekeeper.vault.crypto import VaultKey
 from tablekeeper.vault.errors import IntegrityError, StoreUnavailable, VaultError
@@ -146,6 +147,33 @@ def test_a_table_waiting_for_its_vault_keeps_serving_if_it_was() -> None:
     assert fresh["phase"] == "Creating" and fresh["conditions"][0]["status"] == "False"
 
 
+def user(name: str, spec: dict[str, Any], leaving: bool = False, phase: str | None = None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name}
+    if leaving:
+        metadata["deletionTimestamp"] = "2026-03-01T12:00:00Z"
+    return {"metadata": metadata, "spec": spec, "status": {"phase": phase} if phase else {}}
+
+
+def test_a_vault_is_needed_by_what_names_it_until_it_finishes_or_leaves() -> None:
+    primary, other = {"name": "primary"}, {"name": "cold"}
+    objects = {
+        "Table": [user("orders", {"backupVaultRef": primary}),
+                  user("gone", {"backupVaultRef": primary}, leaving=True), user("plain", {})],
+        "PitrConfig": [user("orders", {"vaultRef": primary}), user("elsewhere", {"vaultRef": other})],
+        "BackupPlan": [user("nightly", {"rules": [{"targetVaultRef": other}, {"targetVaultRef": primary}]})],
+        # A Backup being deleted may still delete its backup through the vault; a retained one not.
+        "Backup": [user("b1", {"vaultRef": primary}, leaving=True), user("kept", {"vaultRef": primary,
+                                                                       "deletionPolicy": "Retain"})],
+        "Restore": [user("r1", {"source": {"pointInTime": {"vaultRef": primary}}}),
+                    user("done", {"source": {"vaultBackup": {"vaultRef": primary}}}, phase="Completed")],
+    }  # fmt: skip
+    assert vault_users("primary", objects) == [
+        "Table orders", "PitrConfig orders", "BackupPlan nightly", "Backup b1", "Restore r1",
+    ]
+    assert vault_users("cold", objects) == ["PitrConfig elsewhere", "BackupPlan nightly"]
+    assert vault_users("unused", objects) == []
+
+
 # --- end to end -----------------------------------------------------------------------------------
 
 
@@ -232,6 +260,30 @@ class TestEndToEnd:
         (container,) = statefulset["spec"]["template"]["spec"]["containers"]
         assert container["args"][container["args"].index("--vault") + 1] == vault.url
 
+
+    async def test_a_vault_in_use_is_kept_until_its_users_are_gone(
+        self, harness: OperatorHarness, tmp_path: Path
+    ) -> None:
+        vault = FolderVault(tmp_path)
+        harness.start_operator()
+        await harness.operator_watching()
+        await harness.create("secrets", vault.key_secret_body())
+        await harness.create("backupvaults", vault.body())
+        await harness.wait_for_status("backupvaults", "primary", phase="Ready")
+        pitr = {"tableRef": {"name": "orders"}, "vaultRef": {"name": "primary"}, "enabled": True}
+        await harness.create("pitrconfigs", resource_body("PitrConfig", "orders", pitr))
+        await harness.delete("backupvaults", "primary")
+
+        async def warned() -> bool:
+            return ("Warning", "InUse") in {(e["type"], e["reason"]) for e in harness.events()}
+
+        await harness.wait_for("the InUse warning", warned)
+        message = next(e["message"] for e in harness.events() if e["reason"] == "InUse")
+        assert message == "BackupVault primary is still used by PitrConfig orders: it goes once they do"
+        assert await harness.get("backupvaults", "primary") is not None
+        await harness.delete("pitrconfigs", "orders")
+        await harness.gone("pitrconfigs", "orders")
+        await harness.gone("backupvaults", "primary")
 
 def test_the_check_interval_defaults_to_ten_status_intervals() -> None:
     from tablekeeper.controllers.operator import OperatorConfig

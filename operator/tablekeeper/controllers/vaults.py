@@ -21,7 +21,13 @@ same path in their own filesystem, so it is for machines where both share
 one (tests, one node), or for a shared volume mounted at the same path.
 
 Tables, Backups and PitrConfigs wait for a vault to be Ready
-(``vault_problem``).  Deleting a BackupVault deletes nothing in the store.
+(``vault_problem``).  Deleting a BackupVault deletes nothing in the store;
+it waits (a finalizer, as Kubernetes protects a PVC in use) while objects
+still need it (``vault_users``): a Table, PitrConfig or BackupPlan using it,
+a Restore reading from it that has not finished, and a Backup whose deletion
+would delete its backup (even one being deleted: with its table gone it
+deletes the backup through this object).  An ``InUse`` warning names them.
+Deleting a whole namespace still ends: the users go first, then the vault.
 """
 
 from __future__ import annotations
@@ -62,6 +68,10 @@ KIND: Final = "BackupVault"
 PLURAL: Final = "backupvaults"
 BACKUP_VAULTS: Final = Kind(API_VERSION, PLURAL)
 KEY_BYTES: Final = 32
+USERS: Final = (  # who may need a BackupVault: kind, plural
+    ("Table", "tables"), ("PitrConfig", "pitrconfigs"), ("BackupPlan", "backupplans"),
+    ("Backup", "backups"), ("Restore", "restores"),
+)  # fmt: skip
 KEY_HINT: Final = "a vault key is one line of base64 of 32 random bytes (openssl rand -base64 32)"
 
 StoreOpener = Callable[..., ObjectStore]
@@ -288,6 +298,46 @@ def open_vault(
     return Vault(open_vault_store(spec, access, opener), access.key)
 
 
+def _ref(obj: Mapping[str, Any], *path: str) -> str | None:
+    found: Any = obj
+    for step in path:
+        found = found.get(step) if isinstance(found, Mapping) else None
+    return found if isinstance(found, str) else None
+
+
+def needs_vault(kind: str, obj: Mapping[str, Any], vault_name: str) -> bool:
+    """Whether ``obj`` (of ``kind``) still needs BackupVault ``vault_name`` to exist."""
+    leaving = bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+    spec = obj.get("spec") or {}
+    if kind == "Backup":  # also while leaving: its deletion may delete the backup through the vault
+        return _ref(spec, "vaultRef", "name") == vault_name and spec.get("deletionPolicy") != "Retain"
+    if leaving:
+        return False
+    if kind == "Table":
+        return _ref(spec, "backupVaultRef", "name") == vault_name
+    if kind == "PitrConfig":
+        return _ref(spec, "vaultRef", "name") == vault_name
+    if kind == "BackupPlan":
+        return any(_ref(rule, "targetVaultRef", "name") == vault_name for rule in spec.get("rules") or ())
+    if kind == "Restore":
+        finished = (obj.get("status") or {}).get("phase") in ("Completed", "Failed")
+        source = spec.get("source") or {}
+        refs = (_ref(source, "vaultBackup", "vaultRef", "name"),
+                _ref(source, "pointInTime", "vaultRef", "name"))  # fmt: skip
+        return not finished and vault_name in refs
+    return False
+
+
+def vault_users(vault_name: str, objects: Mapping[str, list[Mapping[str, Any]]]) -> list[str]:
+    """Who still needs the vault, as "Kind name", from the objects of each kind in its namespace."""
+    return [
+        f"{kind} {(obj.get('metadata') or {}).get('name')}"
+        for kind, _plural in USERS
+        for obj in objects.get(kind, ())
+        if needs_vault(kind, obj, vault_name)
+    ]
+
+
 # --- the controller -------------------------------------------------------------------------------
 
 
@@ -340,7 +390,16 @@ class VaultController:
             message = f"BackupVault {body.metadata.name} is not ready ({outcome.value}); checking again"
             raise kopf.TemporaryError(message, delay=self.retry_delay)
 
-    def forget(self, body: kopf.Body, patch: kopf.Patch) -> None:
+    def delete(self, body: kopf.Body, patch: kopf.Patch) -> None:
+        """Let the BackupVault go once nothing needs it; until then warn and come back."""
+        namespace, name = str(body.metadata.namespace), str(body.metadata.name)
+        objects = {kind: self.kube.list(Kind(API_VERSION, plural), namespace) for kind, plural in USERS}
+        users = vault_users(name, objects)
+        if users:
+            shown = ", ".join(users[:10]) + (f" and {len(users) - 10} more" if len(users) > 10 else "")
+            message = f"BackupVault {name} is still used by {shown}: it goes once they do"
+            kopf.warn(body, reason="InUse", message=message)
+            raise kopf.TemporaryError(message, delay=self.retry_delay)
         Reporter(KIND, body, patch, BackupVaultStatus, self.metrics).forget()
 
 
@@ -363,6 +422,6 @@ def register(registry: kopf.OperatorRegistry, controller: VaultController) -> No
         if not body.metadata.get("deletionTimestamp"):
             controller.reconcile(body, patch, logger)
 
-    @kopf.on.delete(**on, optional=True)  # no finalizer: nothing in the store is deleted
-    def forget_backup_vault(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-        controller.forget(body, patch)
+    @kopf.on.delete(**on)  # a finalizer: the vault stays while something needs it
+    def delete_backup_vault(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        controller.delete(body, patch)

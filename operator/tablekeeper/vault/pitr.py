@@ -245,8 +245,12 @@ class PitrService:
         """The archiver: ship, take bases, prune; every ``interval`` until cancelled."""
         while True:
             started = time.monotonic()
-            for record in self.state.all():
-                if record.enabled:
+            for listed in self.state.all():
+                # Read the row again right before tending it: tending the tables before it awaited,
+                # and a row listed then may be stale now (its first base done and no longer in
+                # ``_bases``, which a stale row would take for a failed one and restart the window).
+                record = self.state.get(listed.table_id)
+                if record is not None and record.enabled:
                     try:
                         await self._tend(record)
                     except Exception as error:  # the vault is away, a table went: go on with the rest

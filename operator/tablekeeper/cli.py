@@ -7,6 +7,10 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the operator is imported only when it runs: the engine starts in well under a second
+    from tablekeeper.controllers.operator import OperatorConfig
 
 
 def _engine_command(args: argparse.Namespace) -> int:
@@ -99,19 +103,26 @@ def _add_backup(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 
 def _operator_command(args: argparse.Namespace) -> int:
-    from tablekeeper.controllers.builders import DEFAULT_ENGINE_IMAGE, EngineSettings
-    from tablekeeper.controllers.operator import OperatorConfig, run
+    from tablekeeper.controllers.operator import run
 
-    config = OperatorConfig(
+    return run(operator_config(args))
+
+
+def operator_config(args: argparse.Namespace) -> OperatorConfig:
+    """The operator's settings from ``tablekeeper operator``'s arguments."""
+    from tablekeeper.controllers.builders import DEFAULT_ENGINE_IMAGE, EngineSettings
+    from tablekeeper.controllers.operator import OperatorConfig
+
+    return OperatorConfig(
         namespaces=tuple(args.namespace or ()),
         liveness_port=args.liveness_port,
         metrics_port=args.metrics_port,
         engine=EngineSettings(image=args.engine_image or DEFAULT_ENGINE_IMAGE),
         status_interval=args.status_interval,
         retry_delay=args.retry_delay,
+        vault_interval=args.vault_interval,
         peering=args.peering,
     )
-    return run(config)
 
 
 def _add_operator(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -134,6 +145,8 @@ def _add_operator(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
                    help="how often each Table's status is refreshed from its engine (default 30)")
     p.add_argument("--retry-delay", type=_positive_seconds, default=10.0, metavar="SECONDS",
                    help="how long to wait before trying an engine that did not answer again (default 10)")
+    p.add_argument("--vault-interval", type=_positive_seconds, default=None, metavar="SECONDS",
+                   help="how often each BackupVault's store is probed again (default: ten status intervals)")
     p.add_argument("--peering", default=None, metavar="NAME",
                    help="kopf peering object to coordinate replicas with (default: standalone)")
     p.set_defaults(func=_operator_command)

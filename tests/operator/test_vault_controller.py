@@ -291,3 +291,12 @@ def test_the_check_interval_defaults_to_ten_status_intervals() -> None:
     assert OperatorConfig().vault_check_interval == 300.0
     assert OperatorConfig(status_interval=1.0, vault_interval=5.0).vault_check_interval == 5.0
     assert OperatorConfig(status_interval=2.0).vault_check_interval == 20.0
+
+
+def test_the_vault_interval_is_a_flag_of_the_operator_command() -> None:
+    from tablekeeper.cli import build_parser, operator_config
+
+    given = operator_config(build_parser().parse_args(["operator", "--vault-interval", "45"]))
+    assert given.vault_check_interval == 45.0
+    default = operator_config(build_parser().parse_args(["operator", "--status-interval", "3"]))
+    assert default.vault_check_interval == 30.0

@@ -186,3 +186,24 @@ def test_another_engine_on_the_same_vault_restores_a_table_from_its_archive(tmp_
         assert by_key(scan_all(ddb, target), "pk") == expected
     finally:
         second.stop()
+
+
+def test_the_vault_records_a_deleted_tables_deletion_for_describe_with_no_engine(tmp_path: Path) -> None:
+    process = start_engine(tmp_path / "source", "--pitr-interval", "0.1")
+    try:
+        ddb = process.client()
+        table = create_table(ddb, unique_name())
+        _enable(ddb, table)
+        _fill(ddb, table, 5, "one")
+        before = time.time()
+        ddb.delete_table(TableName=table)
+        assert _deleted_backup(ddb, table)["BackupStatus"] == "AVAILABLE"
+    finally:
+        process.stop()
+    vault = ["--vault", "file://" + str(tmp_path / "source" / "vault"),
+             "--vault-key-file", str(tmp_path / "source" / "vault.key")]
+    described = _cli("pitr", "describe", *vault, "--output", "json")
+    assert described.returncode == 0, described.stderr
+    (archived,) = json.loads(described.stdout)["Tables"]
+    assert archived["TableName"] == table
+    assert before <= archived["Deleted"] <= time.time()

@@ -235,7 +235,7 @@ class PitrService:
         if record is None:
             return
         settings = pf.Settings(record.table_id, record.table_name, record.table_arn, record.enabled,
-                               record.period_days, record.window_start_ms, self._now_ms())
+                               record.period_days, record.window_start_ms, self._now_ms(), record.deleted_ms)
         await asyncio.to_thread(self.vault.put_object, settings.object_name(), settings.to_body(),
                                 kind=pf.KIND_SETTINGS, backup_id="")
 

@@ -38,6 +38,10 @@ import pytest_asyncio
 import yaml
 
 from tablekeeper.resources.table import Table
+from tablekeeper.vault.catalog import Vault
+from tablekeeper.vault.crypto import VaultKey
+from tablekeeper.vault.pitr_archive import PitrArchive
+from tablekeeper.vault.store import open_store
 from tests.conftest import EngineProcess, make_client, start_engine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,6 +74,9 @@ class VersionedEmulator(kmock.KubernetesEmulator):
       does, not 500: kopf then patches again from a fresher body, where on a
       500 it would retry the same stale patch.  (The emulator's watch replays
       every object from the start, so kopf does see stale bodies.)
+    * a created object gets the name (from generateName), uid, generation and
+      creationTimestamp the API server would give it, unless the test gave them (an object the operator
+      creates, e.g. a Restore's Table, needs its uid for its children's owner).
     """
 
     _versions = itertools.count(2)
@@ -78,7 +85,16 @@ class VersionedEmulator(kmock.KubernetesEmulator):
         if request.action in (kmock.action.CREATE, kmock.action.UPDATE):
             version = str(next(self._versions))
             if isinstance(request.data, dict):
-                request.data.setdefault("metadata", {})["resourceVersion"] = version
+                metadata = request.data.setdefault("metadata", {})
+                metadata["resourceVersion"] = version
+                if request.action == kmock.action.CREATE:
+                    if "name" not in metadata and metadata.get("generateName"):
+                        # kopf names its events this way; without it every event after the first
+                        # in a namespace would clash (409) and be lost.
+                        metadata["name"] = metadata["generateName"] + uuid.uuid4().hex[:5]
+                    metadata.setdefault("uid", str(uuid.uuid4()))
+                    metadata.setdefault("generation", 1)
+                    metadata.setdefault("creationTimestamp", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
             elif isinstance(request.data, list):  # a JSON patch: its tests see the old version first
                 request.data.append({"op": "add", "path": "/metadata/resourceVersion", "value": version})
         try:
@@ -213,6 +229,13 @@ class OperatorHarness:
             self.operator = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
     def stop(self) -> None:
+        self.stop_operator()
+        for engine in self.engines.values():
+            engine.stop()
+
+    def stop_operator(self) -> None:
+        """Stop the operator process alone (the engines go on), as an upgrade or a crash would; a later
+        ``start_operator()`` (no tables: the ports stay) starts it again."""
         if self.operator is not None and self.operator.poll() is None:
             self.operator.send_signal(signal.SIGTERM)
             try:
@@ -220,8 +243,6 @@ class OperatorHarness:
             except subprocess.TimeoutExpired:
                 self.operator.kill()
                 self.operator.wait()
-        for engine in self.engines.values():
-            engine.stop()
 
     # --- the fake API, over HTTP as the operator sees it -------------------------------------------
 
@@ -351,12 +372,15 @@ class FolderVault:
 ITEMS = [{"pk": {"S": f"k{i}"}, "v": {"S": "x" * 100}} for i in range(3)]
 
 
-async def table_on_vault(harness: OperatorHarness, tmp_path: Path) -> FolderVault:
+async def table_on_vault(
+    harness: OperatorHarness, tmp_path: Path, *others: str, plurals: tuple[str, ...] = OPERATOR_PLURALS
+) -> FolderVault:
     """A Ready folder vault, and an Active Table "orders" on it with three items (its engine started
-    with the vault flags the operator's StatefulSet gives it)."""
+    with the vault flags the operator's StatefulSet gives it).  ``others``: Tables the test makes
+    later, which the operator finds engines for; ``plurals``: the kinds to wait for it to watch."""
     vault = FolderVault(tmp_path)
-    harness.start_operator("orders")
-    await harness.operator_watching()
+    harness.start_operator("orders", *others)
+    await harness.operator_watching(plurals)
     await harness.create("secrets", vault.key_secret_body())
     await harness.create("backupvaults", vault.body())
     await harness.create("tables", table_body("orders", NAMESPACE, backupVaultRef={"name": "primary"}))
@@ -384,3 +408,28 @@ async def harness(kmock: kmock.KubernetesEmulator, tmp_path: Path) -> AsyncItera
         await asyncio.to_thread(running.stop)
         if os.environ.get("TK_OPERATOR_LOG"):
             sys.stderr.write(running.log.read_text())
+
+
+# --- restores (the Restore controller's tests and the lifecycle test) -----------------------------
+
+
+def restore_body(name: str, source: dict[str, Any], table_name: str, **target: Any) -> dict[str, Any]:
+    return resource_body("Restore", name, {"source": source, "target": {"tableName": table_name, **target}})
+
+
+async def restored(harness: OperatorHarness, vault: FolderVault, restore: str, table: str) -> dict[str, Any]:
+    """Once the Restore made its target Table: start that Table's engine; the Restore's final status."""
+    await harness.wait_for(f"Table {table}", lambda: harness.get("tables", table))
+    await harness.start_engine(table, *vault.engine_arguments())
+    return await harness.wait_for_status("restores", restore, phase="Completed", Ready="True")
+
+
+async def deletion_recorded(vault: FolderVault) -> bool:
+    """Whether the vault's archive of "orders" records its deletion (its engine shipped its last records)."""
+
+    def recorded() -> bool:
+        archive = PitrArchive(Vault(open_store(vault.url), VaultKey.from_secret(vault.secret)))
+        found = (archive.settings(table_id) for table_id in archive.table_ids())
+        return any(s is not None and s.table_name == "orders" and s.deleted_ms is not None for s in found)
+
+    return await asyncio.to_thread(recorded)

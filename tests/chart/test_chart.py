@@ -365,6 +365,10 @@ def test_dashboard_charts_every_tablekeeper_metric() -> None:
         "tablekeeper_restore_duration_seconds_bucket",
         "tablekeeper_engine_requests_total",
         "tablekeeper_engine_request_duration_seconds_bucket",
+        "tablekeeper_backups_total",
+        "tablekeeper_restores_total",
+        "tablekeeper_operator_restores_total",
+        "tablekeeper_operator_restore_duration_seconds_bucket",
     ):
         assert metric in expressions, metric
     assert "sum by (kind, outcome) (rate(tablekeeper_reconciles_total" in expressions

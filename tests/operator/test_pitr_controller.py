@@ -30,6 +30,7 @@ from tests.operator.conftest import (
     FolderVault,
     OperatorHarness,
     VersionedEmulator,
+    deletion_recorded,
     resource_body,
     table_on_vault,
 )
@@ -235,6 +236,16 @@ class TestEndToEnd:
         await harness.gone("pitrconfigs", "orders")
         await harness.wait_for_status("pitrconfigs", "orders-again", phase="Enabled", PITRReady="True")
         assert (await engine_pitr(harness))["RecoveryPeriodInDays"] == 3
+
+    async def test_deleting_a_pitr_table_keeps_its_engine_until_its_last_writes_are_archived(
+        self, harness: OperatorHarness, tmp_path: Path
+    ) -> None:
+        vault, _ = await enabled_pitr(harness, tmp_path)
+        await harness.call("orders", "put_item", TableName="orders", Item={"pk": {"S": "last"}})
+        await harness.delete("tables", "orders")
+        await harness.gone("statefulsets", "orders-engine")
+        # Only then may the engine stop: its archive already ends with the deletion.
+        assert await deletion_recorded(vault)
 
     async def test_pitr_into_another_vault_is_refused(self, harness: OperatorHarness, tmp_path: Path) -> None:
         await table_on_vault(harness, tmp_path)

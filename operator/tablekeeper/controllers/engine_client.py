@@ -21,6 +21,11 @@ Backups and point-in-time recovery (``create_backup``, ``describe_backup``,
 go through the same translation; a backup or a PITR window comes back as a
 frozen ``EngineBackup`` or ``EnginePitr``.  A missing backup is None (describe)
 or False (delete), as a missing table is.
+
+Restores (``restore_from_backup``, ``restore_to_point_in_time``) create the
+client's table from a backup or a table's archive; ``describe_restore`` shows
+it with its RestoreSummary as a frozen ``EngineRestore``.  A table of that name
+appearing before the call is ``EngineBusy``: the next pass looks at it.
 """
 
 from __future__ import annotations
@@ -132,6 +137,39 @@ class EnginePitr:
             earliest=_aware(earliest) if earliest is not None else None,
             latest=_aware(latest) if latest is not None else None,
         )
+
+
+@dataclass(frozen=True)
+class EngineRestore:
+    """A table as DescribeTable shows it, with where it was restored from (its RestoreSummary)."""
+
+    name: str
+    arn: str
+    status: str  # CREATING while a restore loads it, then ACTIVE
+    item_count: int
+    in_progress: bool | None = None  # None: no RestoreSummary, the table was not restored
+    source_backup_arn: str | None = None
+    source_table_arn: str | None = None
+    restore_time: datetime | None = None  # the moment restored to (a backup: when its restore began)
+
+    @property
+    def restored(self) -> bool:
+        """Whether the table was restored and every item is in: ACTIVE, the restore no longer in progress."""
+        return self.in_progress is False and self.status == "ACTIVE"
+
+    @classmethod
+    def from_description(cls, description: Mapping[str, Any]) -> EngineRestore:
+        """From DescribeTable's Table (as boto3 parses it)."""
+        summary = description.get("RestoreSummary")
+        when = (summary or {}).get("RestoreDateTime")
+        return cls(
+            name=description["TableName"], arn=description.get("TableArn", ""),
+            status=description.get("TableStatus", ""), item_count=int(description.get("ItemCount", 0)),
+            in_progress=None if summary is None else bool(summary.get("RestoreInProgress")),
+            source_backup_arn=(summary or {}).get("SourceBackupArn"),
+            source_table_arn=(summary or {}).get("SourceTableArn"),
+            restore_time=_aware(when) if isinstance(when, datetime) else None,
+        )  # fmt: skip
 
 
 def _aware(value: datetime) -> datetime:
@@ -290,6 +328,54 @@ class EngineClient:
                     return False
                 raise
         return True
+
+    # --- restores -----------------------------------------------------------------------------------
+
+    def describe_restore(self) -> EngineRestore | None:
+        """The table with its RestoreSummary, or None when the engine has no such table."""
+        with self._translated("describe table"):
+            try:
+                description = self._client.describe_table(TableName=self.table_name)["Table"]
+            except ClientError as error:
+                if _code(error) == "ResourceNotFoundException":
+                    return None
+                raise
+        return EngineRestore.from_description(description)
+
+    def restore_from_backup(self, backup_arn: str, overrides: Mapping[str, Any]) -> EngineRestore:
+        """Start restoring the backup ``backup_arn`` into the table (RestoreTableFromBackup with
+        ``overrides``, DynamoDB's members); the engine loads the items in the background."""
+        request = {"TargetTableName": self.table_name, "BackupArn": backup_arn, **overrides}
+        with self._translated(f"restore backup {backup_arn} into table"), self._new_table():
+            answer = self._client.restore_table_from_backup(**request)
+        return EngineRestore.from_description(answer["TableDescription"])
+
+    def restore_to_point_in_time(
+        self, source_table_arn: str, when: datetime | None, overrides: Mapping[str, Any]
+    ) -> EngineRestore:
+        """Start restoring table ``source_table_arn`` as of ``when`` (None: its latest restorable
+        time) into the table (RestoreTableToPointInTime with ``overrides``)."""
+        request: dict[str, Any] = {"TargetTableName": self.table_name, "SourceTableArn": source_table_arn,
+                                   **overrides}  # fmt: skip
+        if when is None:
+            request["UseLatestRestorableTime"] = True
+        else:
+            request["RestoreDateTime"] = when
+        with self._translated(f"restore {source_table_arn} into table"), self._new_table():
+            answer = self._client.restore_table_to_point_in_time(**request)
+        return EngineRestore.from_description(answer["TableDescription"])
+
+    @contextmanager
+    def _new_table(self) -> Iterator[None]:
+        """A table of the target's name made since we looked: busy, the next pass looks at it."""
+        try:
+            yield
+        except ClientError as error:
+            if _code(error) in ("TableAlreadyExistsException", "ResourceInUseException"):
+                where = f"create table {self.table_name} at {self.endpoint}"
+                raise EngineBusy(f"{where}: it exists now; looking at it again",
+                                 delay=self.settings.retry_delay) from error
+            raise
 
     # --- point-in-time recovery -------------------------------------------------------------------
 

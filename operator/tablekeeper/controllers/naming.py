@@ -1,4 +1,5 @@
-"""Deterministic names and labels for the Backups a BackupPlan creates.
+"""Deterministic names and labels for the objects the operator creates: a BackupPlan's Backups,
+a Restore's Table.
 
 A child's name is computed from what it is (plan, rule, table, scheduled
 instant), never from the clock or a random suffix, so creating it again after a
@@ -23,6 +24,9 @@ TIMESTAMP_FORMAT = "%Y%m%d%H%M"  # UTC, minute resolution: cron's resolution
 PLAN_LABEL = "tablekeeper.io/plan"
 RULE_LABEL = "tablekeeper.io/rule"
 TABLE_LABEL = "tablekeeper.io/table"
+# On a Table a Restore created: the Restore's name (annotation: exact; label: for selection).
+RESTORE_ANNOTATION = "tablekeeper.io/restore"
+RESTORE_LABEL = "tablekeeper.io/restore"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "tablekeeper"
 
@@ -67,6 +71,15 @@ def label_value(text: str) -> str:
     cleaned = re.sub(r"[^-A-Za-z0-9_.]+", "-", text).strip("-_.")
     room = MAX_NAME - HASH_LENGTH - 1
     head = cleaned[:room].rstrip("-_.")
+    return f"{head}-{_digest(text)}" if head else _digest(text)
+
+
+def object_name(text: str) -> str:
+    """``text`` (e.g. a DynamoDB table name) as an object name: kept when it is a DNS-1123 label,
+    else lowercased, cleaned, shortened and hashed ("Orders" and "orders" stay apart)."""
+    if is_dns_label(text):
+        return text
+    head = _dns_part(text)[: MAX_NAME - HASH_LENGTH - 1].rstrip("-")
     return f"{head}-{_digest(text)}" if head else _digest(text)
 
 

@@ -1,8 +1,9 @@
 """The operator's runtime: kopf's settings, the handlers registered, and ``run``.
 
 ``tablekeeper operator`` calls ``run(config)``: a fresh kopf registry with
-the controllers' handlers (Table, BackupVault, Backup, PitrConfig), kopf's settings for tablekeeper,
-the liveness endpoint (``http://0.0.0.0:<port>/healthz``) and ``/metrics``.
+the controllers' handlers (Table, BackupVault, Backup, PitrConfig, BackupPlan,
+Restore), kopf's settings for tablekeeper, the liveness endpoint
+(``http://0.0.0.0:<port>/healthz``) and ``/metrics``.
 Peering is standalone by default: run one replica (or let Kubernetes'
 Deployment strategy keep it one); ``--peering NAME`` turns kopf's peering on
 where its CRDs are installed.
@@ -23,7 +24,7 @@ from typing import Any, Final
 
 import kopf
 
-from tablekeeper.controllers import backups, pitr, plans, tables, vaults
+from tablekeeper.controllers import backups, pitr, plans, restores, tables, vaults
 from tablekeeper.controllers import metrics as metrics_module
 from tablekeeper.controllers.builders import EngineSettings
 from tablekeeper.controllers.endpoints import EndpointResolver, resolver_from_environment
@@ -88,6 +89,7 @@ def build_registry(
     backups.register(registry, backups.BackupController(table_settings, kube_factory, metrics))
     pitr.register(registry, pitr.PitrController(table_settings, kube_factory, metrics))
     plans.register(registry, plans.PlanController(plans.PlanSettings(), kube_factory, metrics))
+    restores.register(registry, restores.RestoreController(table_settings, kube_factory, metrics))
 
     if config.metrics_port:
         runners: list[Any] = []

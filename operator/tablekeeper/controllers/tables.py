@@ -16,7 +16,11 @@ steps below, report.  A reconcile pass (create, resume, update):
 5. talk to the engine (``EndpointResolver``): create the table if missing,
    then apply the planned changes (``table_plan``) one engine call at a time,
    coming back (``kopf.TemporaryError``) while the engine is not up yet or the
-   table is busy;
+   table is busy.  A Table a Restore created (annotated
+   ``tablekeeper.io/restore``) is never created here: the Restore's restore
+   call creates it, so until the engine has it the Table waits
+   (``WaitingForRestore``); to make such a Table create an empty table,
+   remove the annotation;
 6. report: conditions Ready/Progressing/Degraded, the phase, the endpoint,
    counts; an event on each condition transition.
 
@@ -60,6 +64,7 @@ from tablekeeper.controllers.engine_client import (
 )
 from tablekeeper.controllers.kube import JSON_PATCH, PVCS, SECRETS, SERVICES, STATEFULSETS, Kind, Kube
 from tablekeeper.controllers.metrics import Metrics
+from tablekeeper.controllers.naming import RESTORE_ANNOTATION
 from tablekeeper.controllers.table_plan import Change, EngineTable, Plan, plan_changes
 from tablekeeper.controllers.vaults import BACKUP_VAULTS, vault_problem
 from tablekeeper.controllers.verdicts import FALSE, TRUE, Clock, Reporter, Verdict, apply_verdict, utc_now
@@ -72,6 +77,7 @@ PLURAL: Final = "tables"
 TABLES: Final = Kind(API_VERSION, PLURAL)
 MAX_PASSES: Final = 3  # plan-apply rounds in one handler call before coming back later
 DELETE_ATTEMPTS_WITHOUT_ENGINE: Final = 6  # then the Table goes; its data stays on the volume
+ARCHIVE_WAIT_ATTEMPTS: Final = 90  # polls for a deleted table's last PITR writes, then it goes anyway
 
 
 
@@ -90,6 +96,7 @@ class Outcome(StrEnum):
     ENGINE_UNAVAILABLE = "EngineUnavailable"
     CREDENTIALS_INVALID = "CredentialsInvalid"
     TABLE_MISSING = "TableMissing"
+    RESTORING = "WaitingForRestore"
     CREATING = "TableCreating"
     UPDATING = "Updating"
     ACTIVE = "Active"
@@ -112,6 +119,7 @@ VERDICTS: Final[Mapping[Outcome, tuple[Verdict, TablePhase | None]]] = {
     Outcome.ENGINE_UNAVAILABLE: (Verdict(FALSE, FALSE, TRUE), None),
     Outcome.CREDENTIALS_INVALID: (Verdict(FALSE, FALSE, TRUE), None),
     Outcome.TABLE_MISSING: (Verdict(FALSE, FALSE, TRUE), TablePhase.FAILED),
+    Outcome.RESTORING: (Verdict(FALSE, TRUE, FALSE), TablePhase.CREATING),
     Outcome.CREATING: (Verdict(FALSE, TRUE, FALSE), TablePhase.CREATING),
     Outcome.UPDATING: (Verdict(TRUE, TRUE, FALSE), TablePhase.UPDATING),
     Outcome.ACTIVE: (Verdict(TRUE, FALSE, FALSE), TablePhase.ACTIVE),
@@ -330,8 +338,13 @@ def ensure_children(
             kube.patch(PVCS, namespace, names.volume_claim, builders.volume_resize_patch(table))
 
 
-def converge(run: Pass, client: EngineClient, spec: TableSpec) -> None:
-    """Create the table if missing, then apply the plan; report, and come back while not done."""
+def converge(run: Pass, client: EngineClient, spec: TableSpec, restore: str | None = None) -> None:
+    """Create the table if missing (unless Restore ``restore`` makes it), then apply the plan; report,
+    and come back while not done."""
+    if restore is not None and client.describe() is None:
+        message = f"waiting for Restore {restore} to create table {client.table_name}"
+        run.report(Outcome.RESTORING, message)
+        raise kopf.TemporaryError(message, delay=run.settings.poll_delay)
     created = client.ensure_table(spec)
     delay = run.settings.poll_delay
     for _ in range(MAX_PASSES):
@@ -378,6 +391,13 @@ def delete_in_engine(client: EngineClient) -> None:
     client.delete_table()
 
 
+def archive_pending(client: EngineClient) -> bool:
+    """Whether the engine is still shipping a just-deleted table's last writes to its PITR archive
+    (its ``<table>$DeletedTableBackup`` is CREATING until the deletion is in the vault): the engine
+    must live until then, or a restore of the deleted table would miss its last seconds."""
+    return any(b.status == "CREATING" for b in client.find_backups(f"{client.table_name}$DeletedTableBackup"))
+
+
 def refused_update(table: Table, old: Mapping[str, Any] | None) -> list[str]:
     """The immutable fields an update changed (the CRD's transition rules, checked again here)."""
     if not old or not old.get("spec"):
@@ -419,8 +439,9 @@ class TableController:
         vault = run.vault(self.kube, table)
         ensure_children(self.kube, table, self.settings.engine, vault)
         client = run.engine(self.kube, table.table_name)
+        restore = (body.metadata.annotations or {}).get(RESTORE_ANNOTATION)
         try:
-            converge(run, client, table.spec)
+            converge(run, client, table.spec, restore)
         except EngineUnavailable as error:
             never_active = not body.status.get("tableArn")
             outcome = Outcome.ENGINE_STARTING if never_active else Outcome.ENGINE_UNAVAILABLE
@@ -466,7 +487,16 @@ class TableController:
         run.report(Outcome.DELETING, f"deleting table {table.table_name if table else run.name}")
         if table is not None and self.kube.get(SECRETS, run.namespace, EngineNames.of(run.name).secret):
             try:
-                delete_in_engine(run.engine(self.kube, table.table_name))
+                client = run.engine(self.kube, table.table_name)
+                delete_in_engine(client)
+                if archive_pending(client):
+                    if retry + 1 < ARCHIVE_WAIT_ATTEMPTS:
+                        message = "waiting for the engine to archive the table's last writes (PITR)"
+                        run.report(Outcome.DELETING, message)
+                        raise kopf.TemporaryError(message, delay=self.settings.poll_delay)
+                    message = "deleted before the engine archived the table's last writes: its PITR " \
+                              "archive may end up to a few seconds before the deletion"
+                    kopf.warn(body, reason="ArchiveIncomplete", message=message)
             except (EngineUnavailable, EngineBusy):
                 if retry + 1 < DELETE_ATTEMPTS_WITHOUT_ENGINE:
                     raise

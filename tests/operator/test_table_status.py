@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tablekeeper.controllers.tables import Outcome, name_change, status_after, timer_may_refresh, volume_grows
+from tablekeeper.controllers.tables import (
+    Outcome,
+    moved_on,
+    name_change,
+    status_after,
+    timer_may_refresh,
+    volume_grows,
+)
 from tablekeeper.resources.table import TableStatus
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -94,3 +101,14 @@ def test_the_status_timer_waits_for_a_pass_to_finish_and_leaves_refusals_alone()
     assert not timer_may_refresh(refused)
     down, _ = status_after(Outcome.ENGINE_UNAVAILABLE, "down", active, 1, T0)
     assert timer_may_refresh(down)
+
+
+def test_the_status_timer_stands_down_when_the_object_moved_on_during_its_engine_call() -> None:
+    active = {"conditions": [{"type": "Ready", "status": "True", "reason": "Active"}]}
+    body = {"metadata": {"generation": 1}, "status": active}
+    assert not moved_on(body, {"metadata": {"generation": 1}, "status": active})
+    assert moved_on(body, {"metadata": {"generation": 2}, "status": active})  # a new spec came
+    refused = {"conditions": [{"type": "Ready", "status": "False", "reason": "ChangeRefused"}]}
+    assert moved_on(body, {"metadata": {"generation": 1}, "status": refused})  # a handler reported
+    assert moved_on(body, {"metadata": {"generation": 1, "deletionTimestamp": "2026-03-01T00:00:00Z"}})
+    assert moved_on(body, None)

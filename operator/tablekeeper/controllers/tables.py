@@ -159,6 +159,17 @@ def timer_may_refresh(status: Mapping[str, Any]) -> bool:
     return not (degraded is not None and degraded.status is TRUE and degraded.reason in STICKY)
 
 
+def moved_on(body: Mapping[str, Any], now: Mapping[str, Any] | None) -> bool:
+    """Whether the object changed since ``body`` in what its status answers to: gone or being
+    deleted, a new spec (generation), or a status a handler wrote since (its conditions)."""
+    if now is None or (now.get("metadata") or {}).get("deletionTimestamp"):
+        return True
+    then_meta, now_meta = body.get("metadata") or {}, now.get("metadata") or {}
+    if then_meta.get("generation") != now_meta.get("generation"):
+        return True
+    return bool((body.get("status") or {}).get("conditions") != (now.get("status") or {}).get("conditions"))
+
+
 def name_change(recorded_arn: str | None, table_name: str) -> str | None:
     """The refusal when the Table now names another table than the one it made (by its recorded ARN)."""
     if not recorded_arn or "table/" not in recorded_arn:
@@ -464,9 +475,17 @@ class TableController:
         try:
             actual = run.engine(self.kube, table_name).describe()
         except (EngineUnavailable, EngineBusy) as error:
-            run.report(Outcome.ENGINE_UNAVAILABLE, f"the engine does not answer: {error}")
+            actual, unavailable = None, error
+        else:
+            unavailable = None
+        # The engine call took a while: a spec change may have come meanwhile, and its handler may
+        # have reported already (a refusal, say). This timer's body is older: writing from it then
+        # would put Active back over that verdict for good. Look at the object as it is now.
+        if moved_on(body, self.kube.get(TABLES, run.namespace, run.name)):
             return
-        if actual is None:
+        if unavailable is not None:
+            run.report(Outcome.ENGINE_UNAVAILABLE, f"the engine does not answer: {unavailable}")
+        elif actual is None:
             run.report(Outcome.TABLE_MISSING, f"the engine has no table {table_name}")
         else:
             # ACTIVE even while the engine reports a change under way: no pass of ours is running

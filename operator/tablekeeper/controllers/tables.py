@@ -38,6 +38,7 @@ finalizer stays, with a warning, until the protection is turned off.
 
 from __future__ import annotations
 
+import copy
 import logging
 import secrets
 import string
@@ -469,6 +470,8 @@ class TableController:
         """Between passes: how the table is now (counts, reachability); never changes it."""
         if not timer_may_refresh(body.status) or body.metadata.get("deletionTimestamp"):
             return  # a handler owns the status until its pass is done
+        # kopf's body is a live view, updated while this runs: keep what it was at the start.
+        seen = copy.deepcopy({"metadata": dict(body.metadata), "status": dict(body.status)})
         run = Pass(body, patch, self.settings, self.metrics, self.clock())
         run.generation = body.status.get("observedGeneration")  # the spec acted on is still the old one
         table_name = body.spec.get("tableName") or run.name
@@ -479,9 +482,9 @@ class TableController:
         else:
             unavailable = None
         # The engine call took a while: a spec change may have come meanwhile, and its handler may
-        # have reported already (a refusal, say). This timer's body is older: writing from it then
-        # would put Active back over that verdict for good. Look at the object as it is now.
-        if moved_on(body, self.kube.get(TABLES, run.namespace, run.name)):
+        # have reported already (a refusal, say). Writing then would put Active back over that
+        # verdict for good. Compare the object as it is now with what this pass started from.
+        if moved_on(seen, self.kube.get(TABLES, run.namespace, run.name)):
             return
         if unavailable is not None:
             run.report(Outcome.ENGINE_UNAVAILABLE, f"the engine does not answer: {unavailable}")

@@ -287,7 +287,9 @@ class PitrService:
     async def ship(self, table: TableDefinition) -> None:
         """Ship the table's records not yet in the vault, then mark the archive complete as of now."""
         reader = self.engine.reader(table)
-        checked_ms = self._now_ms()
+        # Complete as of the millisecond before this one: a write that runs later in this
+        # millisecond, after the barrier below, carries this millisecond's timestamp.
+        checked_ms = self._now_ms() - 1
         # Records timestamped by then may still be committing: wait for them, or the archive
         # would be called complete as of a time whose last records it lacks.
         await barrier(self.engine)

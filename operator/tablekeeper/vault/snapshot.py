@@ -3,7 +3,7 @@
 A backup (or a PITR base) is the table as of a change-log sequence number S,
 read at the call.  :meth:`Snapshots.pin` notes S and holds the log records
 after it from being trimmed; :meth:`Snapshots.write` then has a worker
-process (``python -m tablekeeper.vault.snapshot``) read the table file at
+process (``python -m tablekeeper.vault.snapshot``, at idle CPU and I/O priority) read the table file at
 its current state and put back, from those log records, every item changed
 since S (``engine.storage.sqlite.read_as_of``), and write the backup.
 
@@ -195,12 +195,36 @@ def _die_with_parent(parent: int | None) -> None:
         sys.exit(1)
 
 
+# ioprio_set(2): the syscall's number by machine, and "idle class" for this process.
+_IOPRIO_SET = {"x86_64": 251, "aarch64": 30}
+_IOPRIO_WHO_PROCESS, _IOPRIO_CLASS_IDLE, _IOPRIO_CLASS_SHIFT = 1, 3, 13
+
+
+def _yield_to_the_engine() -> None:
+    """The live table's requests come first: a backup may take longer, not them.  The worker runs
+    as SCHED_IDLE (CPU only when the engine leaves it; nice 19 where that is refused) and in the
+    idle I/O class (its reads and writes wait for the engine's, where the disk's scheduler knows
+    priorities).  Neither starves it outright: the kernel still gives idle work a trickle."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (OSError, AttributeError):
+        with contextlib.suppress(OSError):
+            os.nice(19)
+    number = _IOPRIO_SET.get(os.uname().machine)
+    if number is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall(number, _IOPRIO_WHO_PROCESS, 0, _IOPRIO_CLASS_IDLE << _IOPRIO_CLASS_SHIFT)
+
+
 def main() -> int:
     """The worker: a JSON request on stdin, the backup written, its id on stdout; an error on stderr."""
     request: dict[str, Any] = json.loads(sys.stdin.read())
     _die_with_parent(request.get("parent"))
-    with contextlib.suppress(OSError):
-        os.nice(10)  # the live table's requests come first: a backup may take longer, not them
+    _yield_to_the_engine()
     try:
         vault = VaultSpec(**request["vault"]).open()
         job = SnapshotJob(**request["job"])

@@ -177,20 +177,26 @@ def test_a_vault_is_needed_by_what_names_it_until_it_finishes_or_leaves() -> Non
 # --- end to end -----------------------------------------------------------------------------------
 
 
+async def ready_vault(harness: OperatorHarness, tmp_path: Path) -> tuple[FolderVault, dict[str, Any]]:
+    """The operator running, and a folder vault with its key Secret: Ready (reason VaultReady)."""
+    vault = FolderVault(tmp_path)
+    harness.start_operator()
+    await harness.operator_watching()
+    await harness.create("secrets", vault.key_secret_body())
+    await harness.create("backupvaults", vault.body())
+    status = await harness.wait_for_status(
+        "backupvaults", "primary", phase="Ready", Ready=("True", "VaultReady")
+    )
+    return vault, status
+
+
 class TestEndToEnd:
     pytestmark = kmock_harness
 
     async def test_a_folder_vault_with_its_key_is_ready(
         self, harness: OperatorHarness, tmp_path: Path
     ) -> None:
-        vault = FolderVault(tmp_path)
-        harness.start_operator()
-        await harness.operator_watching()
-        await harness.create("secrets", vault.key_secret_body())
-        await harness.create("backupvaults", vault.body())
-        status = await harness.wait_for_status(
-            "backupvaults", "primary", phase="Ready", Ready=("True", "VaultReady")
-        )
+        vault, status = await ready_vault(harness, tmp_path)
         assert status["ready"] is True
         assert status["keyId"] == VaultKey.from_secret(vault.secret).key_id
         assert vault.folder.is_dir()  # the probe wrote there, and cleaned up after itself
@@ -264,12 +270,7 @@ class TestEndToEnd:
     async def test_a_vault_in_use_is_kept_until_its_users_are_gone(
         self, harness: OperatorHarness, tmp_path: Path
     ) -> None:
-        vault = FolderVault(tmp_path)
-        harness.start_operator()
-        await harness.operator_watching()
-        await harness.create("secrets", vault.key_secret_body())
-        await harness.create("backupvaults", vault.body())
-        await harness.wait_for_status("backupvaults", "primary", phase="Ready")
+        await ready_vault(harness, tmp_path)
         pitr = {"tableRef": {"name": "orders"}, "vaultRef": {"name": "primary"}, "enabled": True}
         await harness.create("pitrconfigs", resource_body("PitrConfig", "orders", pitr))
         await harness.delete("backupvaults", "primary")

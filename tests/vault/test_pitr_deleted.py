@@ -128,6 +128,18 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=120)
 
 
+def _engine_vault(data: Path) -> list[str]:
+    """The vault options naming an engine's default vault (DATA/vault and its key DATA/vault.key)."""
+    return ["--vault", "file://" + str(data / "vault"), "--vault-key-file", str(data / "vault.key")]
+
+
+def _described(vault: list[str]) -> list[dict[str, Any]]:
+    """``tablekeeper pitr describe``'s tables, with no engine running."""
+    described = _cli("pitr", "describe", *vault, "--output", "json")
+    assert described.returncode == 0, described.stderr
+    return json.loads(described.stdout)["Tables"]  # type: ignore[no-any-return]
+
+
 def test_pitr_commands_describe_and_restore_with_no_engine(tmp_path: Path) -> None:
     process = start_engine(tmp_path / "source", "--pitr-interval", "0.1")
     try:
@@ -143,11 +155,8 @@ def test_pitr_commands_describe_and_restore_with_no_engine(tmp_path: Path) -> No
         time.sleep(0.5)  # shipped
     finally:
         process.stop()
-    vault = ["--vault", "file://" + str(tmp_path / "source" / "vault"),
-             "--vault-key-file", str(tmp_path / "source" / "vault.key")]
-    described = _cli("pitr", "describe", *vault, "--output", "json")
-    assert described.returncode == 0, described.stderr
-    (archived,) = json.loads(described.stdout)["Tables"]
+    vault = _engine_vault(tmp_path / "source")
+    (archived,) = _described(vault)
     assert archived["TableName"] == table
     assert archived["EarliestRestorableDateTime"] <= mark <= archived["LatestRestorableDateTime"]
     restored = _cli("pitr", "restore", *vault, "--source", table, "--time", str(mark),
@@ -174,8 +183,7 @@ def test_another_engine_on_the_same_vault_restores_a_table_from_its_archive(tmp_
         time.sleep(0.5)  # shipped
     finally:
         first.stop()
-    vault = ["--vault", "file://" + str(tmp_path / "first" / "vault"),
-             "--vault-key-file", str(tmp_path / "first" / "vault.key")]
+    vault = _engine_vault(tmp_path / "first")
     second = start_engine(tmp_path / "second", *vault)
     try:
         ddb = second.client()
@@ -200,10 +208,7 @@ def test_the_vault_records_a_deleted_tables_deletion_for_describe_with_no_engine
         assert _deleted_backup(ddb, table)["BackupStatus"] == "AVAILABLE"
     finally:
         process.stop()
-    vault = ["--vault", "file://" + str(tmp_path / "source" / "vault"),
-             "--vault-key-file", str(tmp_path / "source" / "vault.key")]
-    described = _cli("pitr", "describe", *vault, "--output", "json")
-    assert described.returncode == 0, described.stderr
-    (archived,) = json.loads(described.stdout)["Tables"]
+    vault = _engine_vault(tmp_path / "source")
+    (archived,) = _described(vault)
     assert archived["TableName"] == table
     assert before <= archived["Deleted"] <= time.time()

@@ -57,7 +57,7 @@ from tablekeeper.controllers.engine_client import (
     EngineRefused,
     EngineUnavailable,
 )
-from tablekeeper.controllers.kube import Kube
+from tablekeeper.controllers.kube import Kube, UsesKube
 from tablekeeper.controllers.metrics import Metrics
 from tablekeeper.controllers.tables import (
     TABLES,
@@ -82,6 +82,7 @@ from tablekeeper.controllers.verdicts import (
     Verdict,
     apply_verdict,
     condition_reason,
+    problems,
     utc_now,
 )
 from tablekeeper.resources.backup import (
@@ -278,19 +279,12 @@ class BackupPass:
 
 
 @dataclass
-class BackupController:
+class BackupController(UsesKube):
     settings: TableSettings
     kube_factory: Callable[[], Kube]
     metrics: Metrics | None = None
     clock: Clock = utc_now
     opener: StoreOpener = open_store
-    _kube: Kube | None = None
-
-    @property
-    def kube(self) -> Kube:
-        if self._kube is None:
-            self._kube = self.kube_factory()
-        return self._kube
 
     @property
     def poll_interval(self) -> float:
@@ -303,7 +297,7 @@ class BackupController:
             backup = Backup.model_validate(dict(body))
             name = backup_name(backup)
         except (pydantic.ValidationError, ValueError) as error:
-            raise run.refuse(BackupOutcome.INVALID_SPEC, f"read Backup: {_problems(error)}") from None
+            raise run.refuse(BackupOutcome.INVALID_SPEC, f"read Backup: {problems(error)}") from None
         if body.status.get("backupArn"):
             self.poll(body, patch)
             return
@@ -327,7 +321,7 @@ class BackupController:
             try:
                 table = Table.model_validate(found)
             except pydantic.ValidationError as error:
-                problem = f"Table {table_name} is invalid: {_problems(error)}"
+                problem = f"Table {table_name} is invalid: {problems(error)}"
         if problem is not None:
             run.report(BackupOutcome.TABLE_NOT_READY, f"waiting: {problem}")
             raise kopf.TemporaryError(problem, delay=self.settings.retry_delay)
@@ -445,12 +439,6 @@ class BackupController:
             raise kopf.TemporaryError(f"delete backup {backup_id}: {failure.message}", delay=30) from None
         except VaultError as error:
             raise kopf.TemporaryError(f"delete backup {backup_id}: {error}", delay=30) from None
-
-
-def _problems(error: Exception) -> str:
-    if isinstance(error, pydantic.ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-    return str(error)
 
 
 def register(registry: kopf.OperatorRegistry, controller: BackupController) -> None:

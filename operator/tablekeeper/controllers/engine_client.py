@@ -228,15 +228,22 @@ class EngineClient:
         self.settings = settings or ClientSettings()
         self._client = _boto_client(endpoint, credentials, self.settings)
 
-    def describe(self) -> EngineTable | None:
-        """The table as the engine has it, or None when the engine has no such table."""
+    def _describe_table(self) -> dict[str, Any] | None:
+        """DescribeTable's ``Table``, or None when the engine has no such table."""
         with self._translated("describe table"):
             try:
-                description = self._client.describe_table(TableName=self.table_name)["Table"]
+                return self._client.describe_table(TableName=self.table_name)["Table"]  # type: ignore[no-any-return]
             except ClientError as error:
                 if _code(error) == "ResourceNotFoundException":
                     return None
                 raise
+
+    def describe(self) -> EngineTable | None:
+        """The table as the engine has it, or None when the engine has no such table."""
+        description = self._describe_table()
+        if description is None:
+            return None
+        with self._translated("describe table"):
             ttl = self._client.describe_time_to_live(TableName=self.table_name)["TimeToLiveDescription"]
             tags = self._tags(description["TableArn"])
         return EngineTable.from_wire(description, ttl, tags)
@@ -333,14 +340,8 @@ class EngineClient:
 
     def describe_restore(self) -> EngineRestore | None:
         """The table with its RestoreSummary, or None when the engine has no such table."""
-        with self._translated("describe table"):
-            try:
-                description = self._client.describe_table(TableName=self.table_name)["Table"]
-            except ClientError as error:
-                if _code(error) == "ResourceNotFoundException":
-                    return None
-                raise
-        return EngineRestore.from_description(description)
+        description = self._describe_table()
+        return None if description is None else EngineRestore.from_description(description)
 
     def restore_from_backup(self, backup_arn: str, overrides: Mapping[str, Any]) -> EngineRestore:
         """Start restoring the backup ``backup_arn`` into the table (RestoreTableFromBackup with

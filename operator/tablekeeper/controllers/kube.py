@@ -20,7 +20,9 @@ try again):
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -132,3 +134,14 @@ def _message(data: bytes | None) -> str:
         return str(json.loads(data or b"{}").get("message", ""))
     except (ValueError, AttributeError):
         return (data or b"").decode(errors="replace")[:200]
+
+
+class UsesKube:
+    """A controller's API client, built from its ``kube_factory`` on first use (kopf's handlers run
+    once the operator has logged in; building it earlier would be too soon)."""
+
+    kube_factory: Callable[[], Kube]
+
+    @functools.cached_property
+    def kube(self) -> Kube:
+        return self.kube_factory()

@@ -53,7 +53,7 @@ from tablekeeper.controllers.engine_client import (
     EngineRefused,
     EngineUnavailable,
 )
-from tablekeeper.controllers.kube import Kind, Kube
+from tablekeeper.controllers.kube import Kind, Kube, UsesKube
 from tablekeeper.controllers.metrics import Metrics
 from tablekeeper.controllers.tables import (
     TABLES,
@@ -72,6 +72,7 @@ from tablekeeper.controllers.verdicts import (
     Verdict,
     apply_verdict,
     condition_reason,
+    problems,
     utc_now,
 )
 from tablekeeper.resources.common import API_VERSION, GROUP, VERSION, ConditionType
@@ -264,26 +265,19 @@ class PitrPass:
 
 
 @dataclass
-class PitrController:
+class PitrController(UsesKube):
     settings: TableSettings
     kube_factory: Callable[[], Kube]
     metrics: Metrics | None = None
     clock: Clock = utc_now
     max_lag: float = MAX_LAG_SECONDS
-    _kube: Kube | None = None
-
-    @property
-    def kube(self) -> Kube:
-        if self._kube is None:
-            self._kube = self.kube_factory()
-        return self._kube
 
     def reconcile(self, body: kopf.Body, patch: kopf.Patch, old: Mapping[str, Any] | None = None) -> None:
         run = PitrPass(body, patch, self.metrics, self.clock())
         try:
             config = PitrConfig.model_validate(dict(body))
         except pydantic.ValidationError as error:
-            raise run.refuse(PitrOutcome.INVALID_SPEC, f"read PitrConfig: {_problems(error)}") from None
+            raise run.refuse(PitrOutcome.INVALID_SPEC, f"read PitrConfig: {problems(error)}") from None
         refused = refused_update(config, old)
         if refused:
             raise run.refuse(PitrOutcome.CHANGE_REFUSED, "; ".join(refused))
@@ -386,10 +380,6 @@ def refused_update(config: PitrConfig, old: Mapping[str, Any] | None) -> list[st
     except pydantic.ValidationError:
         return []
     return config.spec.refused_changes(old_spec)
-
-
-def _problems(error: pydantic.ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
 
 
 def register(registry: kopf.OperatorRegistry, controller: PitrController) -> None:

@@ -72,7 +72,7 @@ import pydantic
 
 from tablekeeper.controllers import conditions
 from tablekeeper.controllers.conditions import Condition, Transition
-from tablekeeper.controllers.kube import Kind, Kube
+from tablekeeper.controllers.kube import Kind, Kube, UsesKube
 from tablekeeper.controllers.metrics import Metrics
 from tablekeeper.controllers.naming import (
     PLAN_LABEL,
@@ -643,17 +643,10 @@ class Pass:
 
 
 @dataclass
-class PlanController:
+class PlanController(UsesKube):
     settings: PlanSettings
     kube_factory: Callable[[], Kube]
     metrics: Metrics | None = None
-    _kube: Kube | None = None
-
-    @property
-    def kube(self) -> Kube:
-        if self._kube is None:
-            self._kube = self.kube_factory()
-        return self._kube
 
     def reconcile(self, body: kopf.Body, patch: kopf.Patch, memo: Any) -> None:
         """A pass: read, decide, apply, report; when the next one is due goes into ``memo``."""

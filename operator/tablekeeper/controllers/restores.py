@@ -54,7 +54,7 @@ from tablekeeper.controllers.engine_client import (
     EngineRestore,
     EngineUnavailable,
 )
-from tablekeeper.controllers.kube import Kind, Kube
+from tablekeeper.controllers.kube import Kind, Kube, UsesKube
 from tablekeeper.controllers.metrics import Metrics
 from tablekeeper.controllers.plans import BACKUPS
 from tablekeeper.controllers.restore_plan import (
@@ -85,7 +85,7 @@ from tablekeeper.controllers.vaults import (
     open_vault,
     vault_problem,
 )
-from tablekeeper.controllers.verdicts import Clock, Reporter, utc_now
+from tablekeeper.controllers.verdicts import Clock, Reporter, problems, utc_now
 from tablekeeper.resources.common import API_VERSION, GROUP, VERSION
 from tablekeeper.resources.restore import (
     PointInTimeSource,
@@ -205,21 +205,14 @@ class RestorePass:
 
 
 @dataclass
-class RestoreController:
+class RestoreController(UsesKube):
     settings: TableSettings
     kube_factory: Callable[[], Kube]
     metrics: Metrics | None = None
     clock: Clock = utc_now
     opener: StoreOpener = open_store
-    _kube: Kube | None = None
     # Sources resolved, by Restore uid: passes waiting for the target's engine do not read the vault again.
     _sources: dict[str, SourceTable] = field(default_factory=dict)
-
-    @property
-    def kube(self) -> Kube:
-        if self._kube is None:
-            self._kube = self.kube_factory()
-        return self._kube
 
     @property
     def poll_interval(self) -> float:
@@ -233,7 +226,7 @@ class RestoreController:
         try:
             restore = Restore.model_validate(dict(body))
         except pydantic.ValidationError as error:
-            raise run.refuse(RestoreOutcome.INVALID_SPEC, f"read Restore: {_problems(error)}") from None
+            raise run.refuse(RestoreOutcome.INVALID_SPEC, f"read Restore: {problems(error)}") from None
         run.source_type = restore.spec.source.type.value
         try:
             self.begin(run, restore)
@@ -429,10 +422,6 @@ class RestoreController:
     def forget(self, body: kopf.Body, patch: kopf.Patch) -> None:
         self._sources.pop(str(body.metadata.uid), None)
         Reporter(KIND, body, patch, RestoreStatus, self.metrics).forget()
-
-
-def _problems(error: pydantic.ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
 
 
 def register(registry: kopf.OperatorRegistry, controller: RestoreController) -> None:

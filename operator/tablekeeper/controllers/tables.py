@@ -63,7 +63,16 @@ from tablekeeper.controllers.engine_client import (
     EngineRefused,
     EngineUnavailable,
 )
-from tablekeeper.controllers.kube import JSON_PATCH, PVCS, SECRETS, SERVICES, STATEFULSETS, Kind, Kube
+from tablekeeper.controllers.kube import (
+    JSON_PATCH,
+    PVCS,
+    SECRETS,
+    SERVICES,
+    STATEFULSETS,
+    Kind,
+    Kube,
+    UsesKube,
+)
 from tablekeeper.controllers.metrics import Metrics
 from tablekeeper.controllers.naming import RESTORE_ANNOTATION
 from tablekeeper.controllers.table_plan import Change, EngineTable, Plan, plan_changes
@@ -429,18 +438,11 @@ def refused_update(table: Table, old: Mapping[str, Any] | None) -> list[str]:
 
 
 @dataclass
-class TableController:
+class TableController(UsesKube):
     settings: TableSettings
     kube_factory: Callable[[], Kube]
     metrics: Metrics | None = None
     clock: Clock = utc_now
-    _kube: Kube | None = None
-
-    @property
-    def kube(self) -> Kube:
-        if self._kube is None:
-            self._kube = self.kube_factory()
-        return self._kube
 
     def reconcile(self, body: kopf.Body, patch: kopf.Patch, old: Mapping[str, Any] | None = None) -> None:
         run = Pass(body, patch, self.settings, self.metrics, self.clock())

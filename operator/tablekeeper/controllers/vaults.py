@@ -47,9 +47,18 @@ import pydantic
 
 from tablekeeper.controllers import conditions
 from tablekeeper.controllers.conditions import Transition
-from tablekeeper.controllers.kube import SECRETS, Kind, Kube
+from tablekeeper.controllers.kube import SECRETS, Kind, Kube, UsesKube
 from tablekeeper.controllers.metrics import Metrics
-from tablekeeper.controllers.verdicts import FALSE, TRUE, Clock, Reporter, Verdict, apply_verdict, utc_now
+from tablekeeper.controllers.verdicts import (
+    FALSE,
+    TRUE,
+    Clock,
+    Reporter,
+    Verdict,
+    apply_verdict,
+    problems,
+    utc_now,
+)
 from tablekeeper.resources.common import API_VERSION, GROUP, VERSION
 from tablekeeper.resources.vault import (
     BackupVault,
@@ -292,7 +301,7 @@ def open_vault(
         spec = BackupVaultSpec.model_validate(found.get("spec") or {})
     except pydantic.ValidationError as error:
         raise VaultCheckFailed(
-            VaultOutcome.INVALID_SPEC, f"read BackupVault {name}: {_problems(error)}"
+            VaultOutcome.INVALID_SPEC, f"read BackupVault {name}: {problems(error)}"
         ) from None
     access = read_access(kube, namespace, spec)
     return Vault(open_vault_store(spec, access, opener), access.key)
@@ -342,20 +351,13 @@ def vault_users(vault_name: str, objects: Mapping[str, list[Mapping[str, Any]]])
 
 
 @dataclass
-class VaultController:
+class VaultController(UsesKube):
     kube_factory: Callable[[], Kube]
     interval: float = 300.0  # how often a vault is checked again
     retry_delay: float = 10.0  # how soon a vault that did not work is checked again by its handler
     metrics: Metrics | None = None
     clock: Clock = utc_now
     opener: StoreOpener = open_store
-    _kube: Kube | None = None
-
-    @property
-    def kube(self) -> Kube:
-        if self._kube is None:
-            self._kube = self.kube_factory()
-        return self._kube
 
     def reconcile(
         self, body: kopf.Body, patch: kopf.Patch, logger: logging.Logger | None = None
@@ -369,7 +371,7 @@ class VaultController:
             vault = BackupVault.model_validate(dict(body))
             key = check_vault(self.kube, namespace, vault.spec, self.opener)
         except pydantic.ValidationError as error:
-            outcome, message = VaultOutcome.INVALID_SPEC, f"read BackupVault: {_problems(error)}"
+            outcome, message = VaultOutcome.INVALID_SPEC, f"read BackupVault: {problems(error)}"
         except VaultCheckFailed as failure:
             outcome, message = failure.outcome, failure.message
         else:
@@ -401,10 +403,6 @@ class VaultController:
             kopf.warn(body, reason="InUse", message=message)
             raise kopf.TemporaryError(message, delay=self.retry_delay)
         Reporter(KIND, body, patch, BackupVaultStatus, self.metrics).forget()
-
-
-def _problems(error: pydantic.ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
 
 
 def register(registry: kopf.OperatorRegistry, controller: VaultController) -> None:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import kopf
+import pydantic
 
 from tablekeeper.controllers import conditions
 from tablekeeper.controllers.conditions import Condition, ConditionStatus, Transition
@@ -112,3 +113,10 @@ class Reporter:
         """The object is gone: drop it from the metrics' phase gauge."""
         if self.metrics is not None:
             self.metrics.forget(self.kind, self.key)
+
+
+def problems(error: Exception) -> str:
+    """A spec's validation errors as one line ("field.path: what is wrong; ..."), else the error."""
+    if isinstance(error, pydantic.ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+    return str(error)

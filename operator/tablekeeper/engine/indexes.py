@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Final
 
 import orjson
@@ -103,44 +104,98 @@ def _entry(index: IndexDefinition, entry: Item, item: Stored | None) -> bytes:
     return remember_size(blob, item_size(entry))
 
 
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """What a write needs of one index it keeps, worked out once per table definition."""
+
+    index: IndexDefinition
+    space: str
+    keys: tuple[tuple[str, type], ...]  # (key attribute, the Python type of its values)
+    names: frozenset[str] | None  # projected attributes; None for ALL
+
+
+_MISSING: Final = object()
+_PYTHON_TYPES: Final = {"S": str, "N": Decimal, "B": bytes}
+_kept: dict[int, tuple[TableDefinition, tuple[_Kept, ...]]] = {}
+
+
+def _kept_indexes(table: TableDefinition) -> tuple[_Kept, ...]:
+    # Keyed by identity (a definition is replaced whole on every change) and
+    # checked against it, since an id can be reused once a definition is gone.
+    found = _kept.get(id(table))
+    if found is not None and found[0] is table:
+        return found[1]
+    kept = tuple(
+        _Kept(
+            index,
+            index_space(index.name),
+            tuple((attr.name, _PYTHON_TYPES[attr.type])
+                  for attr in (index.key_schema.hash, index.key_schema.range) if attr is not None),
+            projected_names(index, table),
+        )
+        for index in maintained(table)
+    )
+    if len(_kept) >= 1024:
+        _kept.clear()
+    _kept[id(table)] = (table, kept)
+    return kept
+
+
+def _kept_key(kept: _Kept, key: bytes, item: Item, check: bool) -> bytes | None:
+    """The item's entry key in the index, None when it is not in it.
+
+    With ``check``, an index key attribute of the wrong type or empty is
+    refused as ``check_index_keys`` refuses it.
+    """
+    for name, python_type in kept.keys:
+        value = item.get(name, _MISSING)
+        if value is _MISSING or type(value) is not python_type:
+            if check:  # the other key attribute may still be wrong
+                check_index_keys_of(kept.index, item)
+            return None
+        if check and not value and python_type is not Decimal:
+            check_index_keys_of(kept.index, item)  # refuses the empty value
+    return kept.index.key_schema.encode(item) + key
+
+
 def _changes_of(
-    index: IndexDefinition, table: TableDefinition, key: bytes, old: Item | None, new: Item | None,
-    stored: Stored | None,
+    kept: _Kept, key: bytes, old: Item | None, new: Item | None, stored: Stored | None,
+    check: bool,
 ) -> list[Change]:
-    space = index_space(index.name)
-    old_key = None if old is None else entry_key(index, key, old)
-    new_key = None if new is None else entry_key(index, key, new)
+    space = kept.space
+    old_key = None if old is None else _kept_key(kept, key, old, False)
+    new_key = None if new is None else _kept_key(kept, key, new, check)
     if new_key is None:
         return [] if old_key is None else [(space, old_key, None)]
     assert new is not None
-    entry = project(index, table, new)
+    names = kept.names
+    entry = new if names is None else {n: v for n, v in new.items() if n in names}
     if old_key == new_key:
         assert old is not None
-        if index.projection.type != "ALL" and items_equal(project(index, table, old), entry):
+        if names is not None and items_equal({n: v for n, v in old.items() if n in names}, entry):
             return []  # nothing the index holds changed
-        return [(space, new_key, _entry(index, entry, stored))]
+        return [(space, new_key, _entry(kept.index, entry, stored))]
     changes: list[Change] = [] if old_key is None else [(space, old_key, None)]
-    changes.append((space, new_key, _entry(index, entry, stored)))
+    changes.append((space, new_key, _entry(kept.index, entry, stored)))
     return changes
 
 
 def index_changes(
     table: TableDefinition, key: bytes, old: Item | None, new: Item | None,
-    stored: Stored | None = None,
+    stored: Stored | None = None, *, checked: bool = False,
 ) -> Iterable[Change]:
     """Index entries to delete and put when ``old`` becomes ``new``.
 
     ``stored`` is ``new`` as the writer stores it, when it has it at hand.
     Raises DynamoDB's ValidationException when ``new`` has an index key
-    attribute of the wrong type (``check_index_keys``): the write fails whole.
+    attribute of the wrong type or an empty one (``check_index_keys``): the
+    write fails whole. ``checked`` says the caller has checked that already.
     """
     if not table.indexes:
         return ()
-    if new is not None:
-        check_index_keys(table, new)
     changes: list[Change] = []
-    for index in maintained(table):
-        changes.extend(_changes_of(index, table, key, old, new, stored))
+    for kept in _kept_indexes(table):
+        changes.extend(_changes_of(kept, key, old, new, stored, not checked))
     return changes
 
 
@@ -161,25 +216,30 @@ def check_index_keys(table: TableDefinition, item: Item) -> None:
     that has them must give them the type the index declares.
     """
     for index in maintained(table):
-        schema = index.key_schema
-        for attr in (schema.hash, schema.range):
-            if attr is None or attr.name not in item:
-                continue
-            value = item[attr.name]
-            actual = type_of(value)
-            if actual != attr.type:
-                raise ValidationException(
-                    "One or more parameter values were invalid: Type mismatch for Index Key "
-                    f"{attr.name} Expected: {attr.type} Actual: {actual} IndexName: {index.name}"
-                )
-            if isinstance(value, str | bytes) and not value:
-                kind = "string" if isinstance(value, str) else "binary"
-                raise ValidationException(
-                    "One or more parameter values are not valid. A value specified for a "
-                    "secondary index key is not supported. The AttributeValue for a key "
-                    f"attribute cannot contain an empty {kind} value. IndexName: {index.name}, "
-                    f"IndexKey: {attr.name}"
-                )
+        check_index_keys_of(index, item)
+
+
+def check_index_keys_of(index: IndexDefinition, item: Item) -> None:
+    """``check_index_keys`` for one index."""
+    schema = index.key_schema
+    for attr in (schema.hash, schema.range):
+        if attr is None or attr.name not in item:
+            continue
+        value = item[attr.name]
+        actual = type_of(value)
+        if actual != attr.type:
+            raise ValidationException(
+                "One or more parameter values were invalid: Type mismatch for Index Key "
+                f"{attr.name} Expected: {attr.type} Actual: {actual} IndexName: {index.name}"
+            )
+        if isinstance(value, str | bytes) and not value:
+            kind = "string" if isinstance(value, str) else "binary"
+            raise ValidationException(
+                "One or more parameter values are not valid. A value specified for a "
+                "secondary index key is not supported. The AttributeValue for a key "
+                f"attribute cannot contain an empty {kind} value. IndexName: {index.name}, "
+                f"IndexKey: {attr.name}"
+            )
 
 
 # --- item collections (tables with local secondary indexes) ------------------------------------

@@ -92,11 +92,13 @@ def write_item(
     new: Item | None,
     new_size: int | None = None,
     origin: str | None = None,
+    index_keys_checked: bool = False,
 ) -> bool:
     """Replace ``old`` by ``new`` (None deletes); returns whether anything changed.
 
     A write that changes nothing writes and logs nothing (Streams emit no
-    record for it).
+    record for it). ``index_keys_checked``: the caller has already run
+    ``indexes.check_index_keys`` on ``new`` against this ``table``.
     """
     if new is None:
         if old.item is None:
@@ -119,7 +121,8 @@ def write_item(
     )
     txn.put_item(table.table_id, key, blob, record, count_delta, size_delta)
     derived = (
-        *index_changes(table, key, old.item, new, Stored(blob, size) if blob else None),
+        *index_changes(table, key, old.item, new, Stored(blob, size) if blob else None,
+                       checked=index_keys_checked),
         *ttl_changes(table, key, old.item, new),
     )
     for space, entry_key, entry in derived:

@@ -219,7 +219,8 @@ async def put_item(engine: Engine, request: PutItemRequest) -> WriteResult:
     def put(txn: WriteTxn) -> Item | None:
         old = read_existing(txn, table, key)
         _check_condition(request.condition, request.options, old)
-        write_item(engine, txn, table, key, key_item, old, request.item, request.size)
+        write_item(engine, txn, table, key, key_item, old, request.item, request.size,
+                   index_keys_checked=True)
         return old.item
 
     old = await engine.storage.write(put)

@@ -29,6 +29,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import enum
+import functools
 import logging
 import os
 import queue
@@ -90,17 +91,29 @@ class Durability(enum.Enum):
     PROCESS_CRASH = "process-crash"  # survives kill -9, not a power cut
 
 
+@functools.cache
 def _space_table(space: str) -> str:
     # Index names allow characters SQL identifiers do not; hex keeps them safe.
     return "items" if space == ITEMS else "s_" + space.encode().hex()
+
+
+@functools.cache
+def _entry_statements(space: str) -> tuple[str, str, str]:
+    """Adding, reading and replacing an entry of an index space (built once: writes are hot)."""
+    name = _space_table(space)
+    return (
+        f"INSERT INTO {name} VALUES (?, ?) ON CONFLICT (k) DO NOTHING",
+        f"SELECT v FROM {name} WHERE k = ?",
+        f"UPDATE {name} SET v = ? WHERE k = ?",
+    )
 
 
 _SELECT_ITEM = "SELECT v FROM items WHERE k = ?"
 
 
 def _select_value(space: str) -> str:
-    # The items' statement is built once: point reads are the hot path.
-    return _SELECT_ITEM if space == ITEMS else f"SELECT v FROM {_space_table(space)} WHERE k = ?"
+    # Built once: point reads are the hot path.
+    return _SELECT_ITEM if space == ITEMS else _entry_statements(space)[1]
 
 
 def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
@@ -237,15 +250,13 @@ class _Txn:
         else:
             self._keep_spaces(tf)
             self._storage._ensure_space(tf, space)
-            name = _space_table(space)
+            add, select, update = _entry_statements(space)
             # Most puts add an entry: try that alone, and read the old value only if one is there.
-            added = tf.writer.execute(
-                f"INSERT INTO {name} VALUES (?, ?) ON CONFLICT (k) DO NOTHING", (key, value)
-            ).rowcount
+            added = tf.writer.execute(add, (key, value)).rowcount
             old = None
             if not added:
-                (old,) = tf.writer.execute(f"SELECT v FROM {name} WHERE k = ?", (key,)).fetchone()
-                tf.writer.execute(f"UPDATE {name} SET v = ? WHERE k = ?", (value, key))
+                (old,) = tf.writer.execute(select, (key,)).fetchone()
+                tf.writer.execute(update, (value, key))
             self._count(tf, space, value, old)
         if self.redo is not None:
             self.redo.append((table, space, key, value))

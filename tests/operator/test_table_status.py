@@ -7,12 +7,12 @@ from typing import Any
 
 from tablekeeper.controllers.tables import (
     Outcome,
-    moved_on,
     name_change,
     status_after,
     timer_may_refresh,
     volume_grows,
 )
+from tablekeeper.controllers.verdicts import moved_on
 from tablekeeper.resources.table import TableStatus
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

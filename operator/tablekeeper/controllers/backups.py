@@ -57,7 +57,7 @@ from tablekeeper.controllers.engine_client import (
     EngineRefused,
     EngineUnavailable,
 )
-from tablekeeper.controllers.kube import Kube, UsesKube
+from tablekeeper.controllers.kube import Kind, Kube, UsesKube
 from tablekeeper.controllers.metrics import Metrics
 from tablekeeper.controllers.tables import (
     TABLES,
@@ -82,7 +82,9 @@ from tablekeeper.controllers.verdicts import (
     Verdict,
     apply_verdict,
     condition_reason,
+    moved_on,
     problems,
+    seen,
     utc_now,
 )
 from tablekeeper.resources.backup import (
@@ -93,7 +95,7 @@ from tablekeeper.resources.backup import (
     BackupStatus,
     DeletionPolicy,
 )
-from tablekeeper.resources.common import GROUP, VERSION
+from tablekeeper.resources.common import API_VERSION, GROUP, VERSION
 from tablekeeper.resources.table import Table
 from tablekeeper.vault.errors import VaultError
 from tablekeeper.vault.format import BackupManifest, BackupNotFound
@@ -101,6 +103,7 @@ from tablekeeper.vault.store import open_store
 
 KIND: Final = "Backup"
 PLURAL: Final = "backups"
+BACKUPS: Final = Kind(API_VERSION, PLURAL)
 ADOPTION_SLACK: Final = timedelta(seconds=5)  # clock difference tolerated between API server and engine
 DELETE_ATTEMPTS_WITH_ENGINE: Final = 6  # then the backup is deleted from the vault directly
 
@@ -342,6 +345,7 @@ class BackupController(UsesKube):
         arn = body.status.get("backupArn")
         if not arn or body.status.get("backupStatus") != BackupState.CREATING:
             return
+        start = seen(body)
         run = BackupPass(body, patch, self.metrics, self.clock())
         table_name = body.spec.get("tableRef", {}).get("name", "")
         found = self.kube.get(TABLES, run.namespace, table_name)
@@ -349,7 +353,10 @@ class BackupController(UsesKube):
             table = Table.model_validate(found) if found is not None else None
             described = self.engine_of(table).describe_backup(arn) if table is not None else None
         except (pydantic.ValidationError, kopf.TemporaryError, kopf.PermanentError) as error:
-            run.report(BackupOutcome.ENGINE_UNAVAILABLE, f"cannot reach the table's engine: {error}")
+            if not self.moved_on(start, run):
+                run.report(BackupOutcome.ENGINE_UNAVAILABLE, f"cannot reach the table's engine: {error}")
+            return
+        if self.moved_on(start, run):
             return
         if table is None:
             self.poll_vault(run, body)
@@ -357,6 +364,10 @@ class BackupController(UsesKube):
             run.report(BackupOutcome.MISSING, f"the table's engine has no backup {arn}")
         else:
             run.report_backup(described)
+
+    def moved_on(self, start: Mapping[str, Any], run: BackupPass) -> bool:
+        """Whether a handler wrote this Backup's status (or it went) during the timer's engine call."""
+        return moved_on(start, self.kube.get(BACKUPS, run.namespace, run.name))
 
     def poll_vault(self, run: BackupPass, body: kopf.Body) -> None:
         """The Table is gone with its engine: the backup is done if its manifest made it to the vault."""

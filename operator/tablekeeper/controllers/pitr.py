@@ -72,7 +72,9 @@ from tablekeeper.controllers.verdicts import (
     Verdict,
     apply_verdict,
     condition_reason,
+    moved_on,
     problems,
+    seen,
     utc_now,
 )
 from tablekeeper.resources.common import API_VERSION, GROUP, VERSION, ConditionType
@@ -330,6 +332,7 @@ class PitrController(UsesKube):
         """Between passes: the window as the engine has it now; never changes the engine."""
         if not timer_may_refresh(body.status) or body.metadata.get("deletionTimestamp"):
             return
+        start = seen(body)
         run = PitrPass(body, patch, self.metrics, self.clock())
         try:
             config = PitrConfig.model_validate(dict(body))
@@ -341,7 +344,14 @@ class PitrController(UsesKube):
                 raise kopf.TemporaryError(f"Table {config.spec.table_ref.name} is gone")
             current = self.engine_of(table).describe_pitr()
         except (kopf.TemporaryError, kopf.PermanentError) as error:
-            run.report(PitrOutcome.ENGINE_UNAVAILABLE, f"cannot read the window: {error}")
+            current, unreadable = None, error
+        else:
+            unreadable = None
+        # A spec change (PITR turned off, say) may have been handled during the engine call.
+        if moved_on(start, self.kube.get(PITR_CONFIGS, run.namespace, run.name)):
+            return
+        if current is None:
+            run.report(PitrOutcome.ENGINE_UNAVAILABLE, f"cannot read the window: {unreadable}")
             return
         run.report_window(window(config.spec, current, run.now, self.max_lag))
 

@@ -71,6 +71,7 @@ import kopf
 import pydantic
 
 from tablekeeper.controllers import conditions
+from tablekeeper.controllers.backups import BACKUPS
 from tablekeeper.controllers.conditions import Condition, Transition
 from tablekeeper.controllers.kube import Kind, Kube, UsesKube
 from tablekeeper.controllers.metrics import Metrics
@@ -102,7 +103,6 @@ KIND: Final = "BackupPlan"
 PLURAL: Final = "backupplans"
 API_VERSION: Final = f"{GROUP}/{VERSION}"
 TABLES: Final = Kind(API_VERSION, "tables")
-BACKUPS: Final = Kind(API_VERSION, "backups")
 RUN_NOW_ANNOTATION: Final = f"{GROUP}/run-now"
 SCHEDULED_ANNOTATION: Final = f"{GROUP}/scheduled-time"
 WAKE_MEMO: Final = "tablekeeper_plan_wake_at"  # in kopf's per-object memo

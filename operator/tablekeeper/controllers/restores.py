@@ -47,6 +47,7 @@ import kopf
 import pydantic
 
 from tablekeeper.controllers import conditions
+from tablekeeper.controllers.backups import BACKUPS
 from tablekeeper.controllers.engine_client import (
     EngineBusy,
     EngineClient,
@@ -56,7 +57,6 @@ from tablekeeper.controllers.engine_client import (
 )
 from tablekeeper.controllers.kube import Kind, Kube, UsesKube
 from tablekeeper.controllers.metrics import Metrics
-from tablekeeper.controllers.plans import BACKUPS
 from tablekeeper.controllers.restore_plan import (
     BackupSource,
     RestoreOutcome,

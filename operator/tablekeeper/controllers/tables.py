@@ -38,7 +38,6 @@ finalizer stays, with a warning, until the protection is turned off.
 
 from __future__ import annotations
 
-import copy
 import logging
 import secrets
 import string
@@ -77,7 +76,17 @@ from tablekeeper.controllers.metrics import Metrics
 from tablekeeper.controllers.naming import RESTORE_ANNOTATION
 from tablekeeper.controllers.table_plan import Change, EngineTable, Plan, plan_changes
 from tablekeeper.controllers.vaults import BACKUP_VAULTS, vault_problem
-from tablekeeper.controllers.verdicts import FALSE, TRUE, Clock, Reporter, Verdict, apply_verdict, utc_now
+from tablekeeper.controllers.verdicts import (
+    FALSE,
+    TRUE,
+    Clock,
+    Reporter,
+    Verdict,
+    apply_verdict,
+    moved_on,
+    seen,
+    utc_now,
+)
 from tablekeeper.resources.common import API_VERSION, GROUP, VERSION
 from tablekeeper.resources.table import Table, TablePhase, TableSpec, TableStatus
 from tablekeeper.resources.vault import BackupVaultSpec
@@ -167,17 +176,6 @@ def timer_may_refresh(status: Mapping[str, Any]) -> bool:
     if progressing is None or progressing.status is not FALSE:
         return False
     return not (degraded is not None and degraded.status is TRUE and degraded.reason in STICKY)
-
-
-def moved_on(body: Mapping[str, Any], now: Mapping[str, Any] | None) -> bool:
-    """Whether the object changed since ``body`` in what its status answers to: gone or being
-    deleted, a new spec (generation), or a status a handler wrote since (its conditions)."""
-    if now is None or (now.get("metadata") or {}).get("deletionTimestamp"):
-        return True
-    then_meta, now_meta = body.get("metadata") or {}, now.get("metadata") or {}
-    if then_meta.get("generation") != now_meta.get("generation"):
-        return True
-    return bool((body.get("status") or {}).get("conditions") != (now.get("status") or {}).get("conditions"))
 
 
 def name_change(recorded_arn: str | None, table_name: str) -> str | None:
@@ -472,8 +470,7 @@ class TableController(UsesKube):
         """Between passes: how the table is now (counts, reachability); never changes it."""
         if not timer_may_refresh(body.status) or body.metadata.get("deletionTimestamp"):
             return  # a handler owns the status until its pass is done
-        # kopf's body is a live view, updated while this runs: keep what it was at the start.
-        seen = copy.deepcopy({"metadata": dict(body.metadata), "status": dict(body.status)})
+        start = seen(body)
         run = Pass(body, patch, self.settings, self.metrics, self.clock())
         run.generation = body.status.get("observedGeneration")  # the spec acted on is still the old one
         table_name = body.spec.get("tableName") or run.name
@@ -486,7 +483,7 @@ class TableController(UsesKube):
         # The engine call took a while: a spec change may have come meanwhile, and its handler may
         # have reported already (a refusal, say). Writing then would put Active back over that
         # verdict for good. Compare the object as it is now with what this pass started from.
-        if moved_on(seen, self.kube.get(TABLES, run.namespace, run.name)):
+        if moved_on(start, self.kube.get(TABLES, run.namespace, run.name)):
             return
         if unavailable is not None:
             run.report(Outcome.ENGINE_UNAVAILABLE, f"the engine does not answer: {unavailable}")

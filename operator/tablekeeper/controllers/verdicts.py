@@ -16,6 +16,7 @@ event per transition, and counts the pass in the metrics.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -120,3 +121,31 @@ def problems(error: Exception) -> str:
     if isinstance(error, pydantic.ValidationError):
         return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
     return str(error)
+
+
+# --- timers ---------------------------------------------------------------------------------------
+
+
+def seen(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The object as a timer's pass starts from it.
+
+    kopf hands timers a live body, updated while they run: keep a copy of what it was.
+    """
+    return copy.deepcopy(
+        {"metadata": dict(body.get("metadata") or {}), "status": dict(body.get("status") or {})}
+    )
+
+
+def moved_on(body: Mapping[str, Any], now: Mapping[str, Any] | None) -> bool:
+    """Whether the object changed since ``body`` (``seen``) in what its status answers to: gone or
+    being deleted, a new spec (generation), or a status a handler wrote since (its conditions).
+
+    A timer's pass that took a while (an engine or vault call) stands down then: writing would put
+    its older view over a handler's newer verdict.
+    """
+    if now is None or (now.get("metadata") or {}).get("deletionTimestamp"):
+        return True
+    then_meta, now_meta = body.get("metadata") or {}, now.get("metadata") or {}
+    if then_meta.get("generation") != now_meta.get("generation"):
+        return True
+    return bool((body.get("status") or {}).get("conditions") != (now.get("status") or {}).get("conditions"))

@@ -1,0 +1,145 @@
+"""Status timers stand down when a handler reported while they were asking the engine.
+
+kopf hands a timer a live body. A PitrConfig or Backup timer that read the
+engine while a handler wrote a newer verdict (PITR turned off, a refusal)
+must not put its older view over that verdict.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+import pytest
+
+from tablekeeper.controllers.backups import BackupController
+from tablekeeper.controllers.engine_client import EngineBackup, EnginePitr
+from tablekeeper.controllers.pitr import PitrController, PitrOutcome
+from tablekeeper.controllers.tables import TableSettings
+from tablekeeper.controllers.verdicts import moved_on, seen
+from tests.operator.conftest import table_body
+
+NS = "shop"
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def no_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kopf, "event", lambda *_, **__: None)  # no operator here to post them
+
+
+class Objects:
+    """The API server's objects, as ``Kube.get`` answers them."""
+
+    def __init__(self, *bodies: dict[str, Any]) -> None:
+        self.bodies = {(body["kind"], body["metadata"]["name"]): body for body in bodies}
+
+    def get(self, kind: Any, namespace: str, name: str) -> dict[str, Any] | None:
+        plural_to_kind = {"tables": "Table", "pitrconfigs": "PitrConfig", "backups": "Backup"}
+        found = self.bodies.get((plural_to_kind[kind.plural], name))
+        return copy.deepcopy(found)
+
+
+class Engine:
+    """An engine whose answer comes after a handler (``meanwhile``) wrote to the API server."""
+
+    def __init__(self, meanwhile: Any) -> None:
+        self.meanwhile = meanwhile
+
+    def describe_pitr(self) -> EnginePitr:
+        self.meanwhile()
+        return EnginePitr(True, 35, NOW, NOW)
+
+    def describe_backup(self, arn: str) -> EngineBackup:
+        self.meanwhile()
+        return EngineBackup(arn, "nightly", "AVAILABLE", NOW)
+
+
+def _ready(reason: str) -> list[dict[str, Any]]:
+    since = "2026-03-01T11:00:00Z"
+    return [{"type": "Ready", "status": "True", "reason": reason, "lastTransitionTime": since},
+            {"type": "Progressing", "status": "False", "reason": "AsExpected",
+             "lastTransitionTime": since}]
+
+
+def _pitr_config() -> dict[str, Any]:
+    return {
+        "apiVersion": "tablekeeper.io/v1alpha1", "kind": "PitrConfig",
+        "metadata": {"name": "orders-pitr", "namespace": NS, "uid": "u1", "generation": 1},
+        "spec": {"tableRef": {"name": "orders"}, "vaultRef": {"name": "vault"}},
+        "status": {"phase": "Enabled", "conditions": _ready(PitrOutcome.ENABLED)},
+    }
+
+
+def _backup() -> dict[str, Any]:
+    arn = "arn:aws:dynamodb:us-east-1:000000000000:table/orders/backup/01"
+    return {
+        "apiVersion": "tablekeeper.io/v1alpha1", "kind": "Backup",
+        "metadata": {"name": "nightly", "namespace": NS, "uid": "u2", "generation": 1},
+        "spec": {"tableRef": {"name": "orders"}, "vaultRef": {"name": "vault"}},
+        "status": {"backupArn": arn, "backupStatus": "CREATING", "conditions": _ready("Creating")},
+    }
+
+
+def _pitr_controller(objects: Objects, engine: Engine) -> PitrController:
+    controller = PitrController(TableSettings(), kube_factory=lambda: objects, clock=lambda: NOW)  # type: ignore[arg-type,return-value]
+    controller.engine_of = lambda table: engine  # type: ignore[assignment,method-assign,return-value]
+    return controller
+
+
+def _backup_controller(objects: Objects, engine: Engine) -> BackupController:
+    controller = BackupController(TableSettings(), kube_factory=lambda: objects, clock=lambda: NOW)  # type: ignore[arg-type,return-value]
+    controller.engine_of = lambda table: engine  # type: ignore[assignment,method-assign,return-value]
+    return controller
+
+
+def test_the_pitr_timer_reports_the_window_when_nothing_happened_meanwhile() -> None:
+    config = _pitr_config()
+    objects = Objects(table_body("orders", NS), config)
+    patch = kopf.Patch()
+    _pitr_controller(objects, Engine(lambda: None)).refresh(kopf.Body(copy.deepcopy(config)), patch)
+    assert patch["status"]["earliestRestorableTime"] == "2026-03-01T12:00:00Z"
+
+
+def test_the_pitr_timer_stands_down_when_pitr_was_turned_off_during_its_engine_call() -> None:
+    config = _pitr_config()
+    objects = Objects(table_body("orders", NS), config)
+
+    def turned_off() -> None:  # the update handler's pass, while the timer waits for the engine
+        config["metadata"]["generation"] = 2
+        config["spec"]["enabled"] = False
+        config["status"] = {"phase": "Disabled", "conditions": _ready(PitrOutcome.DISABLED)}
+
+    patch = kopf.Patch()
+    _pitr_controller(objects, Engine(turned_off)).refresh(kopf.Body(copy.deepcopy(config)), patch)
+    assert not patch
+
+
+def test_the_backup_timer_reports_the_finished_backup_when_nothing_happened_meanwhile() -> None:
+    backup = _backup()
+    objects = Objects(table_body("orders", NS), backup)
+    patch = kopf.Patch()
+    _backup_controller(objects, Engine(lambda: None)).poll(kopf.Body(copy.deepcopy(backup)), patch)
+    assert patch["status"]["backupStatus"] == "AVAILABLE"
+
+
+def test_the_backup_timer_stands_down_when_a_handler_reported_during_its_engine_call() -> None:
+    backup = _backup()
+    objects = Objects(table_body("orders", NS), backup)
+
+    def deleting() -> None:
+        backup["metadata"]["deletionTimestamp"] = "2026-03-01T12:00:00Z"
+
+    patch = kopf.Patch()
+    _backup_controller(objects, Engine(deleting)).poll(kopf.Body(copy.deepcopy(backup)), patch)
+    assert not patch
+
+
+def test_what_a_timer_starts_from_is_a_copy_the_live_body_cannot_change() -> None:
+    live = {"metadata": {"generation": 1}, "status": {"conditions": _ready("Active")}}
+    start = seen(live)
+    live["status"]["conditions"][0]["reason"] = "ChangeRefused"
+    assert start["status"]["conditions"][0]["reason"] == "Active"
+    assert moved_on(start, live)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 import pytest
@@ -83,15 +83,12 @@ def _backup() -> dict[str, Any]:
     }
 
 
-def _pitr_controller(objects: Objects, engine: Engine) -> PitrController:
-    controller = PitrController(TableSettings(), kube_factory=lambda: objects, clock=lambda: NOW)  # type: ignore[arg-type,return-value]
-    controller.engine_of = lambda table: engine  # type: ignore[assignment,method-assign,return-value]
-    return controller
+C = TypeVar("C", PitrController, BackupController)
 
 
-def _backup_controller(objects: Objects, engine: Engine) -> BackupController:
-    controller = BackupController(TableSettings(), kube_factory=lambda: objects, clock=lambda: NOW)  # type: ignore[arg-type,return-value]
-    controller.engine_of = lambda table: engine  # type: ignore[assignment,method-assign,return-value]
+def _controller(kind: type[C], objects: Objects, engine: Engine) -> C:
+    controller = kind(TableSettings(), kube_factory=lambda: objects, clock=lambda: NOW)  # type: ignore[arg-type,return-value]
+    controller.engine_of = lambda table: engine  # type: ignore[method-assign,return-value]
     return controller
 
 
@@ -99,7 +96,8 @@ def test_the_pitr_timer_reports_the_window_when_nothing_happened_meanwhile() -> 
     config = _pitr_config()
     objects = Objects(table_body("orders", NS), config)
     patch = kopf.Patch()
-    _pitr_controller(objects, Engine(lambda: None)).refresh(kopf.Body(copy.deepcopy(config)), patch)
+    controller = _controller(PitrController, objects, Engine(lambda: None))
+    controller.refresh(kopf.Body(copy.deepcopy(config)), patch)
     assert patch["status"]["earliestRestorableTime"] == "2026-03-01T12:00:00Z"
 
 
@@ -113,7 +111,7 @@ def test_the_pitr_timer_stands_down_when_pitr_was_turned_off_during_its_engine_c
         config["status"] = {"phase": "Disabled", "conditions": _ready(PitrOutcome.DISABLED)}
 
     patch = kopf.Patch()
-    _pitr_controller(objects, Engine(turned_off)).refresh(kopf.Body(copy.deepcopy(config)), patch)
+    _controller(PitrController, objects, Engine(turned_off)).refresh(kopf.Body(copy.deepcopy(config)), patch)
     assert not patch
 
 
@@ -121,7 +119,7 @@ def test_the_backup_timer_reports_the_finished_backup_when_nothing_happened_mean
     backup = _backup()
     objects = Objects(table_body("orders", NS), backup)
     patch = kopf.Patch()
-    _backup_controller(objects, Engine(lambda: None)).poll(kopf.Body(copy.deepcopy(backup)), patch)
+    _controller(BackupController, objects, Engine(lambda: None)).poll(kopf.Body(copy.deepcopy(backup)), patch)
     assert patch["status"]["backupStatus"] == "AVAILABLE"
 
 
@@ -133,7 +131,7 @@ def test_the_backup_timer_stands_down_when_a_handler_reported_during_its_engine_
         backup["metadata"]["deletionTimestamp"] = "2026-03-01T12:00:00Z"
 
     patch = kopf.Patch()
-    _backup_controller(objects, Engine(deleting)).poll(kopf.Body(copy.deepcopy(backup)), patch)
+    _controller(BackupController, objects, Engine(deleting)).poll(kopf.Body(copy.deepcopy(backup)), patch)
     assert not patch
 
 

@@ -27,7 +27,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ import yaml
 from tablekeeper.resources.table import Table
 from tablekeeper.vault.catalog import Vault
 from tablekeeper.vault.crypto import VaultKey
+from tablekeeper.vault.pitr import deleted_table_backup_id
 from tablekeeper.vault.pitr_archive import PitrArchive
 from tablekeeper.vault.store import open_store
 from tests.conftest import EngineProcess, make_client, start_engine
@@ -433,3 +434,15 @@ async def deletion_recorded(vault: FolderVault) -> bool:
         return any(s is not None and s.table_name == "orders" and s.deleted_ms is not None for s in found)
 
     return await asyncio.to_thread(recorded)
+
+
+def deleted_table_backup(vault: FolderVault) -> tuple[str, datetime]:
+    """The id of the deleted "orders" table's ``$DeletedTableBackup`` (as ListBackups shows it) and the
+    moment it was deleted, from the vault's archive."""
+    archive = PitrArchive(Vault(open_store(vault.url), VaultKey.from_secret(vault.secret)))
+    for table_id in archive.table_ids():
+        settings = archive.settings(table_id)
+        if settings is not None and settings.table_name == "orders" and settings.deleted_ms is not None:
+            deleted_at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=settings.deleted_ms)
+            return deleted_table_backup_id(table_id, settings.deleted_ms), deleted_at
+    raise AssertionError("no deleted orders table in the vault")

@@ -23,6 +23,7 @@ from tests.operator.conftest import (
     OPERATOR_PLURALS,
     OperatorHarness,
     VersionedEmulator,
+    deleted_table_backup,
     deletion_recorded,
     resource_body,
     restore_body,
@@ -172,7 +173,7 @@ class TestEndToEnd:
     async def test_a_deleted_tables_archive_restores_it_as_it_was_deleted(
         self, harness: OperatorHarness, tmp_path: Path
     ) -> None:
-        vault = await table_on_vault(harness, tmp_path, "orders-revived", plurals=PLURALS)
+        vault = await table_on_vault(harness, tmp_path, "orders-revived", "orders-undeleted", plurals=PLURALS)
         await pitr_on(harness)
         await change_orders(harness)
         await harness.delete("tables", "orders")
@@ -183,9 +184,18 @@ class TestEndToEnd:
         latest = {"tableName": "orders", "vaultRef": {"name": "primary"}, "useLatestRestorableTime": True}
         await harness.create("restores", restore_body("orders-revived", {"pointInTime": latest},
                                                       "orders-revived"))  # fmt: skip
+        # ListBackups showed the deleted table as orders$DeletedTableBackup: its id restores it too.
+        backup_id, deleted_at = await asyncio.to_thread(deleted_table_backup, vault)
+        by_id = {"vaultRef": {"name": "primary"}, "backupId": backup_id}
+        await harness.create("restores", restore_body("orders-undeleted", {"vaultBackup": by_id},
+                                                      "orders-undeleted"))  # fmt: skip
         status = await restored(harness, vault, "orders-revived", "orders-revived")
         assert await items(harness, "orders-revived", "orders-revived") == FINAL
         assert status["source"]["type"] == "PointInTime" and status["source"]["restoreDateTime"]
+        status = await restored(harness, vault, "orders-undeleted", "orders-undeleted")
+        assert await items(harness, "orders-undeleted", "orders-undeleted") == FINAL
+        assert status["source"]["type"] == "PointInTime"
+        assert datetime.fromisoformat(status["source"]["restoreDateTime"]) == deleted_at
 
     async def test_a_restore_whose_source_or_target_cannot_be_is_failed_and_says_why(
         self, harness: OperatorHarness, tmp_path: Path

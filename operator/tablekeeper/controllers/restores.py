@@ -38,9 +38,9 @@ final: nothing more is done.  Deleting a Restore does nothing to its table.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 import kopf
@@ -101,6 +101,7 @@ from tablekeeper.vault.format import BackupNotFound
 from tablekeeper.vault.store import open_store
 
 if TYPE_CHECKING:
+    from tablekeeper.vault.pitr_archive import ArchivedTable, PitrArchive
     from tablekeeper.vault.service import BackupView
 
 KIND: Final = "Restore"
@@ -145,17 +146,14 @@ def read_backup(vault: Vault, backup: BackupSource, kind: RestoreSourceType) -> 
 def read_archive(vault: Vault, vault_name: str, source: PointInTimeSource) -> SourceTable:
     """The archive of the table ``source`` names (the newest, as the engine picks it) and the table's
     definition at the moment asked (its base's); ``SourceRefused`` when there is none."""
-    from tablekeeper.vault.pitr_archive import ArchivedTable, PitrArchive
-    from tablekeeper.vault.service import BackupView
+    from tablekeeper.vault.pitr_archive import PitrArchive
 
     archive = PitrArchive(vault)
     which = source.table_arn or source.table_name
     newest: tuple[int, str, ArchivedTable] | None = None
-    for table_id in archive.table_ids():
-        archived = archive.describe(table_id)
+    for table_id, archived in _archives(archive):
         settings = archived.settings
-        if settings is None or not settings.enabled or archived.latest_ms is None:
-            continue
+        assert settings is not None
         if which not in (settings.table_arn, settings.table_name):
             continue
         if newest is None or settings.changed_ms > newest[0]:
@@ -163,7 +161,48 @@ def read_archive(vault: Vault, vault_name: str, source: PointInTimeSource) -> So
     if newest is None:
         raise SourceRefused(f"BackupVault {vault_name} has no point-in-time recovery archive of {which}")
     _, table_id, archived = newest
-    when = source.restore_date_time
+    return _archive_source(archive, vault_name, which, table_id, archived, source.restore_date_time)
+
+
+def read_deleted_table_backup(vault: Vault, vault_name: str, backup: BackupSource) -> SourceTable | None:
+    """The source a ``<table>$DeletedTableBackup`` names (ListBackups shows one per deleted table
+    whose archive is kept): that table's archive as of its deletion; None when no archive is that."""
+    from tablekeeper.vault.pitr import deleted_table_backup_id
+    from tablekeeper.vault.pitr_archive import PitrArchive
+
+    archive = PitrArchive(vault)
+    for table_id, archived in _archives(archive):
+        settings = archived.settings
+        assert settings is not None
+        deleted_ms = settings.deleted_ms
+        if deleted_ms is None or deleted_table_backup_id(table_id, deleted_ms) != backup.backup_id:
+            continue
+        arn = f"{settings.table_arn}/backup/{backup.backup_id}"  # as ListBackups showed it
+        if backup.backup_arn is not None and backup.backup_arn != arn:
+            raise SourceRefused(f"backup {backup.backup_id} in BackupVault {vault_name} is {arn},"
+                                f" not {backup.backup_arn}")  # fmt: skip
+        # Exactly that millisecond (no float round trip): the table's last writes are in it.
+        when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=deleted_ms)
+        return _archive_source(archive, vault_name, settings.table_arn, table_id, archived, when)
+    return None
+
+
+def _archives(archive: PitrArchive) -> Iterator[tuple[str, ArchivedTable]]:
+    """The vault's restorable archives: PITR on, with a restorable time."""
+    for table_id in archive.table_ids():
+        archived = archive.describe(table_id)
+        settings = archived.settings
+        if settings is not None and settings.enabled and archived.latest_ms is not None:
+            yield table_id, archived
+
+
+def _archive_source(
+    archive: PitrArchive, vault_name: str, which: str, table_id: str, archived: ArchivedTable,
+    when: datetime | None,
+) -> SourceTable:
+    from tablekeeper.vault.service import BackupView
+
+    assert archived.settings is not None and archived.latest_ms is not None
     target_ms = archived.latest_ms if when is None else int(when.timestamp() * 1000)
     _, manifest = archive.plan(table_id, target_ms, f"restore table {which}")
     view = BackupView.of_manifest(manifest)
@@ -291,7 +330,14 @@ class RestoreController(UsesKube):
         vault = self.open_vault(namespace, vault_name)
         try:
             if backup is not None:
-                return read_backup(vault, backup, spec.type)
+                try:
+                    return read_backup(vault, backup, spec.type)
+                except BackupNotFound:
+                    deleted = None if spec.vault_backup is None else read_deleted_table_backup(
+                        vault, vault_name, backup)
+                    if deleted is None:
+                        raise
+                    return deleted
             assert point is not None  # exactly one source: the model's rule
             return read_archive(vault, vault_name, point)
         except BackupNotFound as error:

@@ -576,4 +576,9 @@ class PitrService:
 def deleted_backup_id(record: TablePitr) -> str:
     """The stable id of a deleted table's SYSTEM backup: its deletion time and its table id."""
     assert record.deleted_ms is not None
-    return fmt.new_backup_id(record.deleted_ms / 1000, nonce=record.table_id[:8])
+    return deleted_table_backup_id(record.table_id, record.deleted_ms)
+
+
+def deleted_table_backup_id(table_id: str, deleted_ms: int) -> str:
+    """``deleted_backup_id`` from the archive's own settings (the table's id and deletion time)."""
+    return fmt.new_backup_id(deleted_ms / 1000, nonce=table_id[:8])

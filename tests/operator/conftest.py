@@ -207,10 +207,13 @@ class OperatorHarness:
         self.clients: dict[str, Any] = {}
         self.operator: subprocess.Popen[bytes] | None = None
         self.log = workdir / "operator.log"
+        self.liveness_port = 0  # each start_operator() picks one
+        self.metrics_port = 0  # none; set a port before start_operator() to have them served
 
     def start_operator(self, *tables: str) -> None:
         """Run ``tablekeeper operator`` against the fake; ``tables`` are the Tables it finds engines for."""
         self.ports.update({table: free_port() for table in tables})
+        self.liveness_port = free_port()
         kubeconfig = self.workdir / "kubeconfig"
         kubeconfig.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": "fake",
@@ -224,7 +227,7 @@ class OperatorHarness:
         extra = os.environ.get("TK_OPERATOR_ARGS", "").split()  # e.g. "--log-level DEBUG"
         # Cluster-wide (kmock 0.8 answers GET /api/v1/namespaces with 500); --metrics-port 0: none.
         command = [sys.executable, "-m", "tablekeeper", *extra, "operator",
-                   "--liveness-port", str(free_port()), "--metrics-port", "0",
+                   "--liveness-port", str(self.liveness_port), "--metrics-port", str(self.metrics_port),
                    "--status-interval", "1", "--retry-delay", "0.5"]  # fmt: skip
         with self.log.open("wb") as log:
             self.operator = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -50,6 +50,7 @@ from tablekeeper.resources.backup import BackupPhase
 from tablekeeper.resources.common import API_VERSION
 from tablekeeper.resources.restore import Restore, RestorePhase, RestoreSourceType, RestoreTarget
 from tablekeeper.resources.table import BillingMode, TableSpec
+from tablekeeper.vault import format as fmt
 
 GIB: Final = 1 << 30
 MIN_VOLUME_GIB: Final = 1  # a Table's default volume
@@ -131,8 +132,8 @@ def backup_of_object(found: Mapping[str, Any] | None, name: str) -> BackupSource
 
 def backup_id_of_arn(arn: str) -> str:
     """The backup id an ARN names (``<table ARN>/backup/<id>``); ``SourceRefused`` if none."""
-    _, found, backup_id = arn.rpartition("/backup/")
-    if not found or not backup_id:
+    backup_id = fmt.backup_id_of_arn(arn)
+    if backup_id is None:
         raise SourceRefused(f"the backup ARN {arn} names no backup (<table ARN>/backup/<backup id>)")
     return backup_id
 

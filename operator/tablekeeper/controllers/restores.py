@@ -97,7 +97,7 @@ from tablekeeper.resources.restore import (
 from tablekeeper.resources.table import Table
 from tablekeeper.vault.catalog import Vault
 from tablekeeper.vault.errors import StoreUnavailable, VaultError
-from tablekeeper.vault.format import BackupNotFound
+from tablekeeper.vault.format import BackupNotFound, backup_arn
 from tablekeeper.vault.store import open_store
 
 if TYPE_CHECKING:
@@ -143,6 +143,20 @@ def read_backup(vault: Vault, backup: BackupSource, kind: RestoreSourceType) -> 
     )  # fmt: skip
 
 
+def read_vault_backup(
+    vault: Vault, vault_name: str, backup: BackupSource, kind: RestoreSourceType
+) -> SourceTable:
+    """A backup a Restore names by id or ARN: one with a manifest, or a deleted table's
+    ``$DeletedTableBackup`` (``read_deleted_table_backup``); ``BackupNotFound`` when neither."""
+    try:
+        return read_backup(vault, backup, kind)
+    except BackupNotFound:
+        deleted = read_deleted_table_backup(vault, vault_name, backup)
+        if deleted is None:
+            raise
+        return deleted
+
+
 def read_archive(vault: Vault, vault_name: str, source: PointInTimeSource) -> SourceTable:
     """The archive of the table ``source`` names (the newest, as the engine picks it) and the table's
     definition at the moment asked (its base's); ``SourceRefused`` when there is none."""
@@ -177,7 +191,7 @@ def read_deleted_table_backup(vault: Vault, vault_name: str, backup: BackupSourc
         deleted_ms = settings.deleted_ms
         if deleted_ms is None or deleted_table_backup_id(table_id, deleted_ms) != backup.backup_id:
             continue
-        arn = f"{settings.table_arn}/backup/{backup.backup_id}"  # as ListBackups showed it
+        arn = backup_arn(settings.table_arn, backup.backup_id)  # as ListBackups showed it
         if backup.backup_arn is not None and backup.backup_arn != arn:
             raise SourceRefused(f"backup {backup.backup_id} in BackupVault {vault_name} is {arn},"
                                 f" not {backup.backup_arn}")  # fmt: skip
@@ -329,15 +343,10 @@ class RestoreController(UsesKube):
         vault_name = backup.vault if backup is not None else point.vault_ref.name if point else ""
         vault = self.open_vault(namespace, vault_name)
         try:
+            if spec.vault_backup is not None and backup is not None:
+                return read_vault_backup(vault, vault_name, backup, spec.type)
             if backup is not None:
-                try:
-                    return read_backup(vault, backup, spec.type)
-                except BackupNotFound:
-                    deleted = None if spec.vault_backup is None else read_deleted_table_backup(
-                        vault, vault_name, backup)
-                    if deleted is None:
-                        raise
-                    return deleted
+                return read_backup(vault, backup, spec.type)
             assert point is not None  # exactly one source: the model's rule
             return read_archive(vault, vault_name, point)
         except BackupNotFound as error:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Final
 
 import orjson
@@ -78,10 +77,11 @@ def projected_names(index: IndexDefinition, table: TableDefinition) -> frozenset
 
 def project(index: IndexDefinition, table: TableDefinition, item: Item) -> Item:
     """The item as the index holds it."""
-    names = projected_names(index, table)
-    if names is None:
-        return item
-    return {name: value for name, value in item.items() if name in names}
+    return _projected(item, projected_names(index, table))
+
+
+def _projected(item: Item, names: frozenset[str] | None) -> Item:
+    return item if names is None else {name: value for name, value in item.items() if name in names}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +110,9 @@ class _Kept:
 
     index: IndexDefinition
     space: str
-    keys: tuple[tuple[str, type], ...]  # (key attribute, the Python type of its values)
     names: frozenset[str] | None  # projected attributes; None for ALL
 
 
-_MISSING: Final = object()
-_PYTHON_TYPES: Final = {"S": str, "N": Decimal, "B": bytes}
 _kept: dict[int, tuple[TableDefinition, tuple[_Kept, ...]]] = {}
 
 
@@ -126,14 +123,7 @@ def _kept_indexes(table: TableDefinition) -> tuple[_Kept, ...]:
     if found is not None and found[0] is table:
         return found[1]
     kept = tuple(
-        _Kept(
-            index,
-            index_space(index.name),
-            tuple((attr.name, _PYTHON_TYPES[attr.type])
-                  for attr in (index.key_schema.hash, index.key_schema.range) if attr is not None),
-            projected_names(index, table),
-        )
-        for index in maintained(table)
+        _Kept(index, index_space(index.name), projected_names(index, table)) for index in maintained(table)
     )
     if len(_kept) >= 1024:
         _kept.clear()
@@ -141,42 +131,26 @@ def _kept_indexes(table: TableDefinition) -> tuple[_Kept, ...]:
     return kept
 
 
-def _kept_key(kept: _Kept, key: bytes, item: Item, check: bool) -> bytes | None:
-    """The item's entry key in the index, None when it is not in it.
-
-    With ``check``, an index key attribute of the wrong type or empty is
-    refused as ``check_index_keys`` refuses it.
-    """
-    for name, python_type in kept.keys:
-        value = item.get(name, _MISSING)
-        if value is _MISSING or type(value) is not python_type:
-            if check:  # the other key attribute may still be wrong
-                check_index_keys_of(kept.index, item)
-            return None
-        if check and not value and python_type is not Decimal:
-            check_index_keys_of(kept.index, item)  # refuses the empty value
-    return kept.index.key_schema.encode(item) + key
-
-
 def _changes_of(
     kept: _Kept, key: bytes, old: Item | None, new: Item | None, stored: Stored | None,
     check: bool,
 ) -> list[Change]:
-    space = kept.space
-    old_key = None if old is None else _kept_key(kept, key, old, False)
-    new_key = None if new is None else _kept_key(kept, key, new, check)
+    space, index, names = kept.space, kept.index, kept.names
+    if new is not None and check:
+        check_index_keys_of(index, new)
+    old_key = None if old is None else entry_key(index, key, old)
+    new_key = None if new is None else entry_key(index, key, new)
     if new_key is None:
         return [] if old_key is None else [(space, old_key, None)]
     assert new is not None
-    names = kept.names
-    entry = new if names is None else {n: v for n, v in new.items() if n in names}
+    entry = _projected(new, names)
     if old_key == new_key:
         assert old is not None
-        if names is not None and items_equal({n: v for n, v in old.items() if n in names}, entry):
+        if names is not None and items_equal(_projected(old, names), entry):
             return []  # nothing the index holds changed
-        return [(space, new_key, _entry(kept.index, entry, stored))]
+        return [(space, new_key, _entry(index, entry, stored))]
     changes: list[Change] = [] if old_key is None else [(space, old_key, None)]
-    changes.append((space, new_key, _entry(kept.index, entry, stored)))
+    changes.append((space, new_key, _entry(index, entry, stored)))
     return changes
 
 

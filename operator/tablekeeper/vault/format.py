@@ -170,6 +170,19 @@ def is_pack_name(name: str) -> bool:
     return bool(_PACK_NAME.match(name))
 
 
+def backup_arn(table_arn: str, backup_id: str) -> str:
+    """A backup's ARN, as DynamoDB forms it: ``<table ARN>/backup/<id>``."""
+    return f"{table_arn}/backup/{backup_id}"
+
+
+def backup_id_of_arn(arn: str) -> str | None:
+    """The backup id an ARN names (``backup_arn``), None if it names none."""
+    _, found, backup_id = arn.rpartition("/backup/")
+    if not found or not BACKUP_ID.match(backup_id):
+        return None
+    return backup_id
+
+
 def backup_id_of(name: str) -> str | None:
     """The backup id a manifest/map/index/tombstone name carries (None for other names)."""
     for prefix in (MANIFESTS, TOMBSTONES, MAPS, INDEXES):
@@ -293,7 +306,7 @@ class BackupManifest:
 
     @property
     def backup_arn(self) -> str:
-        return f"{self.table_arn}/backup/{self.backup_id}"
+        return backup_arn(self.table_arn, self.backup_id)
 
     @property
     def stored_bytes(self) -> int:

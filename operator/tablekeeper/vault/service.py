@@ -69,7 +69,7 @@ class BackupView:
 
     @property
     def arn(self) -> str:
-        return f"{self.table.arn}/backup/{self.backup_id}"
+        return fmt.backup_arn(self.table.arn, self.backup_id)
 
     @classmethod
     def of_manifest(cls, manifest: BackupManifest) -> BackupView:
@@ -155,14 +155,6 @@ _INDEX_INFO = frozenset({"IndexName", "KeySchema", "Projection", "ProvisionedThr
 def _throughput(described: dict[str, Any]) -> dict[str, Any]:
     return {"ReadCapacityUnits": described["ReadCapacityUnits"],
             "WriteCapacityUnits": described["WriteCapacityUnits"]}
-
-
-def backup_id_of_arn(arn: str) -> str | None:
-    """The backup id an ARN names (``<table arn>/backup/<id>``), None if it names none."""
-    _, found, backup_id = arn.rpartition("/backup/")
-    if not found or not fmt.BACKUP_ID.match(backup_id):
-        return None
-    return backup_id
 
 
 class SystemBackups(Protocol):
@@ -262,7 +254,7 @@ class BackupService:
 
     async def find(self, arn: str) -> BackupView:
         """The backup an ARN names, or BackupNotFoundException."""
-        backup_id = backup_id_of_arn(arn)
+        backup_id = fmt.backup_id_of_arn(arn)
         if backup_id is not None:
             record = self.records.get(backup_id)
             if record is not None:
@@ -385,7 +377,7 @@ class BackupService:
             assert table.restore is not None
             await abandon_restore(self.engine, table)
             arn = table.restore.source_backup_arn or ""
-            backup_id = backup_id_of_arn(arn)
+            backup_id = fmt.backup_id_of_arn(arn)
             manifest = None if backup_id is None else await self._manifest(backup_id)
             if manifest is None:
                 log.error("restore into table %s cannot resume: backup %s is gone", table.name, arn)

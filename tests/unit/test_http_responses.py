@@ -9,16 +9,22 @@ from tablekeeper.engine.protocol.http import HttpServer, Request, Response
 
 
 class RecordingTransport:
-    def __init__(self) -> None:
+    def __init__(self, gone: bool = False) -> None:
         self.writes: list[bytes] = []
         self.closed_after: int | None = None
+        self.gone = gone  # the client closed: uvloop refuses writes until connection_lost comes
 
     def get_extra_info(self, name: str) -> Any:
         return ("127.0.0.1", 1) if name == "peername" else None
 
     def write(self, data: bytes) -> None:
         assert self.closed_after is None, "written after close"
+        if self.gone:
+            raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
         self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed_after is not None
 
     def close(self) -> None:
         self.closed_after = len(self.writes)
@@ -37,10 +43,10 @@ async def _echo(request: Request) -> Response:
     return Response(200, request.body)
 
 
-async def _serve(server: HttpServer, *streams: bytes) -> list[RecordingTransport]:
+async def _serve(server: HttpServer, *streams: bytes, gone: int | None = None) -> list[RecordingTransport]:
     transports = []
-    for stream in streams:
-        transport = RecordingTransport()
+    for number, stream in enumerate(streams):
+        transport = RecordingTransport(gone=number == gone)
         protocol = server.connection()
         protocol.connection_made(transport)  # type: ignore[arg-type]
         protocol.data_received(stream)
@@ -71,3 +77,13 @@ def test_the_last_response_is_written_before_the_connection_closes() -> None:
     assert closing.closed_after == 1 and closing.writes[0].endswith(b"\r\n\r\nbye")
     assert b"Connection: close" in closing.writes[0]
     assert malformed.closed_after == 1 and malformed.writes[0].startswith(b"HTTP/1.1 400")
+
+
+def test_a_client_gone_before_its_answer_does_not_hold_up_the_other_answers() -> None:
+    async def scenario() -> list[RecordingTransport]:
+        server = HttpServer(_echo)
+        return await _serve(server, _post(b"lost"), _post(b"b1"), gone=0)
+
+    gone, other = asyncio.run(scenario())
+    assert gone.writes == [] and gone.closed_after == 0
+    assert len(other.writes) == 1 and other.writes[0].endswith(b"\r\n\r\nb1")

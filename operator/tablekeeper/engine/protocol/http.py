@@ -67,8 +67,11 @@ class _Flusher:
 
     def flush(self) -> None:
         dirty, self._dirty = self._dirty, []
-        for connection in dirty:
-            connection.flush()
+        for connection in dirty:  # one connection's failure must not strand the others' answers
+            try:
+                connection.flush()
+            except Exception:
+                log.exception("writing a response failed")
 
 
 class _Connection(asyncio.Protocol):
@@ -219,10 +222,13 @@ class _Connection(asyncio.Protocol):
 
     def flush(self) -> None:
         """Hand the finished responses to the transport (``_Flusher``)."""
-        if self._out and self._transport is not None:
-            out = self._out
+        out, self._out = self._out, []
+        if not out or self._transport is None or self._transport.is_closing():
+            return
+        try:
             self._transport.write(out[0] if len(out) == 1 else b"".join(out))
-        self._out = []
+        except RuntimeError:  # the client went: uvloop refuses the write before connection_lost comes
+            self._close()
 
     def _reject(self, status: int, body: bytes) -> None:
         self._rejected = True

@@ -323,6 +323,15 @@ class OperatorHarness:
         return [r.data for r in self.fake if r.resource is not None
                 and r.resource.plural == "events" and r.action == kmock.action.CREATE]  # fmt: skip
 
+    async def posted(self, event_type: str, reason: str) -> bool:
+        """Whether an event of that type and reason reaches the API. kopf posts events in the
+        background, so one may land after the status patch of the same pass: wait for it."""
+
+        async def found() -> bool:
+            return (event_type, reason) in {(e["type"], e["reason"]) for e in self.events()}
+
+        return bool(await self.wait_for(f"a {event_type} {reason} event", found))
+
     # --- engines in place of pods ------------------------------------------------------------------
 
     async def start_engine(self, table: str, *extra: str, env: dict[str, str] | None = None) -> Any:

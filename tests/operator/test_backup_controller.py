@@ -213,8 +213,7 @@ class TestEndToEnd:
         assert status["backupArn"].endswith(f"/backup/{status['backupId']}")
         assert status["tableArn"] == described["BackupDescription"]["SourceTableDetails"]["TableArn"]
         assert in_vault(vault) == [status["backupId"]]
-        reasons = {(e["type"], e["reason"]) for e in harness.events()}
-        assert ("Normal", "BackupAvailable") in reasons
+        assert await harness.posted("Normal", "BackupAvailable")
 
     async def test_deleting_a_backup_deletes_it_from_the_vault_unless_retained(
         self, harness: OperatorHarness, tmp_path: Path

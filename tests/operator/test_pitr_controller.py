@@ -197,7 +197,7 @@ class TestEndToEnd:
         assert 0 <= status["lagSeconds"] <= 60
         assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "True"
         assert any(vault.folder.rglob("*")), "the archive is in the Table's vault"
-        assert ("Normal", "ArchiveCurrent") in {(e["type"], e["reason"]) for e in harness.events()}
+        assert await harness.posted("Normal", "ArchiveCurrent")
 
     async def test_disabling_turns_pitr_off_in_the_engine(
         self, harness: OperatorHarness, tmp_path: Path

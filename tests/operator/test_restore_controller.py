@@ -127,7 +127,7 @@ class TestEndToEnd:
         assert "ownerReferences" not in table["metadata"]
         assert table["spec"]["billingMode"] == "PROVISIONED"
         assert table["spec"]["backupVaultRef"] == {"name": "primary"}
-        assert ("Normal", "RestoreCompleted") in {(e["type"], e["reason"]) for e in harness.events()}
+        assert await harness.posted("Normal", "RestoreCompleted")
         await harness.delete("restores", "orders-back")
         await harness.gone("restores", "orders-back")
         assert await harness.get("tables", copy) is not None  # deleting a Restore keeps its table

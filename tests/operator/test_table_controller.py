@@ -89,8 +89,7 @@ async def test_once_the_engine_answers_the_table_is_created_in_it_and_ready(harn
     assert (by_type["Ready"]["status"], by_type["Progressing"]["status"], by_type["Degraded"]["status"]) == (
         "True", "False", "False")  # fmt: skip
     assert all(c["lastTransitionTime"].endswith("Z") for c in status["conditions"])
-    reasons = {(e["type"], e["reason"]) for e in harness.events()}
-    assert ("Normal", "Active") in reasons  # an event when Ready turned True
+    assert await harness.posted("Normal", "Active")  # an event when Ready turned True
 
 
 @pytest.mark.asyncio

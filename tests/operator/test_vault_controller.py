@@ -201,7 +201,7 @@ class TestEndToEnd:
         assert status["keyId"] == VaultKey.from_secret(vault.secret).key_id
         assert vault.folder.is_dir()  # the probe wrote there, and cleaned up after itself
         assert [p for p in vault.folder.rglob("*") if p.is_file()] == []
-        assert ("Normal", "VaultReady") in {(e["type"], e["reason"]) for e in harness.events()}
+        assert await harness.posted("Normal", "VaultReady")
 
     async def test_a_vault_whose_key_secret_is_missing_says_so_then_recovers(
         self, harness: OperatorHarness, tmp_path: Path
@@ -213,7 +213,7 @@ class TestEndToEnd:
         status = await harness.wait_for_status("backupvaults", "primary", phase="Failed",
                                                Degraded=("True", "SecretMissing"))  # fmt: skip
         assert status["message"] == "read key Secret tk-test/vault-key: not found"
-        assert ("Warning", "SecretMissing") in {(e["type"], e["reason"]) for e in harness.events()}
+        assert await harness.posted("Warning", "SecretMissing")
         await harness.create("secrets", vault.key_secret_body())  # the handler checks again shortly
         await harness.wait_for_status("backupvaults", "primary", phase="Ready", Degraded="False")
 

@@ -91,6 +91,9 @@ class FakeTransport:
             raise SystemExit(f"profile_requests: error answer: {data[:300]!r}")
         asyncio.get_running_loop().call_soon(self._client.answered)
 
+    def is_closing(self) -> bool:
+        return False
+
     def pause_reading(self) -> None: ...
     def resume_reading(self) -> None: ...
     def close(self) -> None: ...

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tablekeeper.engine.storage import sqlite as sqlite_storage
 from tablekeeper.engine.storage.base import ITEMS, LogRecord, StorageError, TableMissing
 from tablekeeper.engine.storage.sqlite import Durability, SqliteStorage
 
@@ -422,3 +423,82 @@ def test_a_commit_that_fails_fails_its_writes_and_the_next_write_commits(
     assert storage.reader("t1").get(b"a") is None
     assert storage.reader("t1").get(b"b") == b"2"
     assert storage.reader("t1").stats().last_sequence == 1
+
+
+# --- WAL checkpoints -------------------------------------------------------------------
+
+
+def wal_restarts(wal: Path) -> int:
+    """The WAL header's checkpoint sequence number: SQLite adds one each time the WAL starts over."""
+    return int.from_bytes(wal.read_bytes()[12:16], "big") if wal.exists() else 0
+
+
+def steady_writes(store: SqliteStorage, first: int, count: int) -> list[int]:
+    """``count`` writes of a 3 KB value one after another (one commit each); the restart count after each."""
+    wal = store.table_file("t1").with_name("t1.db-wal")
+
+    async def main() -> list[int]:
+        seen = []
+        for n in range(first, first + count):
+            await store.write(put(b"k%d" % n, b"x" * 3000, n))
+            seen.append(wal_restarts(wal))
+        pending = store._files["t1"].checkpoint
+        if pending is not None:
+            await asyncio.wait([pending])
+        return seen
+
+    return run(main())
+
+
+@pytest.fixture
+def quick_checkpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_storage, "CHECKPOINT_EVERY", 5)
+
+
+@pytest.mark.usefixtures("quick_checkpoints")
+def test_under_steady_writes_the_wal_starts_over_instead_of_growing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[Path] = []
+    real_sync = sqlite_storage._sync_file
+    monkeypatch.setattr(sqlite_storage, "_sync_file", lambda path: (synced.append(path), real_sync(path)))
+    store = SqliteStorage(tmp_path)
+    store.create_table("t1")
+    restarts = steady_writes(store, 0, 300)
+    wal = store.table_file("t1").with_name("t1.db-wal")
+    # 300 commits of two or more 4 KB pages each: 2.4 MB if the WAL never started over.
+    assert restarts[-1] - restarts[0] >= 10
+    assert wal.stat().st_size < 1_000_000
+    # The background checkpoint syncs the database file itself, so that the pass that lets
+    # the WAL start over (on the committer, while writes wait) has little left to flush.
+    assert store.table_file("t1") in synced
+    store.close()
+    reopened = SqliteStorage(tmp_path)
+    assert reopened.reader("t1").stats().item_count == 300
+    reopened.close()
+
+
+@pytest.mark.usefixtures("quick_checkpoints")
+def test_a_background_checkpoint_that_cannot_sync_loses_nothing_and_fails_no_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SqliteStorage(tmp_path)
+    store.create_table("t1")
+    steady_writes(store, 0, 20)
+
+    def failing(path: Path) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(sqlite_storage, "_sync_file", failing)
+    restarts = steady_writes(store, 20, 100)  # every write is still acknowledged
+    assert "checkpoint table t1" in caplog.text and "Input/output error" in caplog.text
+    monkeypatch.undo()
+    monkeypatch.setattr(sqlite_storage, "CHECKPOINT_EVERY", 5)
+    after = steady_writes(store, 120, 60)
+    assert after[-1] > restarts[-1]  # checkpoints that sync let the WAL start over again
+    store.close()
+    reopened = SqliteStorage(tmp_path)
+    reader = reopened.reader("t1")
+    assert reader.stats().item_count == 180
+    assert all(reader.get(b"k%d" % n) == b"x" * 3000 for n in range(180))
+    reopened.close()

@@ -83,11 +83,6 @@ CREATE TABLE IF NOT EXISTS redo_meta (
 
 
 CHECKPOINT_EVERY = 100  # commits of a table between two WAL checkpoints
-# A background checkpoint copies and syncs again while more than this many WAL frames
-# remain uncopied (at most CATCH_UP_PASSES times), so that the finishing pass on the
-# committer has little left to copy.
-FINISH_FRAMES = 64
-CATCH_UP_PASSES = 4
 _LOAD_BATCH = 20_000  # rows per transaction of a bulk load
 
 
@@ -684,9 +679,9 @@ class SqliteStorage:
         syncs the database file only in a checkpoint that copies the whole WAL
         (the one that lets the WAL start over), and that one runs on the
         committer (see _commit) while writes wait: it would have to flush every
-        page the background passes copied (8-20 ms here, each time).  So the
-        background syncs the database file after its own passes, and the
-        finishing pass flushes only the few pages it copies itself.
+        page the background pass copied (8-20 ms here, each time).  So the
+        background syncs the database file after its pass, and the finishing
+        pass flushes only the few pages it copies itself.
         """
         tf.commits += 1
         if tf.commits < CHECKPOINT_EVERY or tf.checkpoint is not None or tf.dropped:
@@ -697,13 +692,8 @@ class SqliteStorage:
             if tf.checkpointer is None:
                 tf.checkpointer = sqlite3.connect(tf.path, isolation_level=None,
                                                   check_same_thread=False)
-            for _ in range(CATCH_UP_PASSES):
-                _busy, frames, copied = tf.checkpointer.execute(
-                    "PRAGMA wal_checkpoint(PASSIVE)"
-                ).fetchone()
-                _sync_file(tf.path)
-                if frames - copied <= FINISH_FRAMES:
-                    break
+            tf.checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            _sync_file(tf.path)
 
         def done(future: asyncio.Future[None]) -> None:
             tf.checkpoint = None

@@ -460,8 +460,13 @@ def test_under_steady_writes_the_wal_starts_over_instead_of_growing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     synced: list[Path] = []
-    real_sync = sqlite_storage._sync_file
-    monkeypatch.setattr(sqlite_storage, "_sync_file", lambda path: (synced.append(path), real_sync(path)))
+    real_sync = sqlite_storage._sync
+
+    def recording(path: Path, **options: bool) -> None:
+        synced.append(path)
+        real_sync(path, **options)
+
+    monkeypatch.setattr(sqlite_storage, "_sync", recording)
     store = SqliteStorage(tmp_path)
     store.create_table("t1")
     restarts = steady_writes(store, 0, 300)
@@ -486,10 +491,10 @@ def test_a_background_checkpoint_that_cannot_sync_loses_nothing_and_fails_no_wri
     store.create_table("t1")
     steady_writes(store, 0, 20)
 
-    def failing(path: Path) -> None:
+    def failing(path: Path, **options: bool) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(sqlite_storage, "_sync_file", failing)
+    monkeypatch.setattr(sqlite_storage, "_sync", failing)
     restarts = steady_writes(store, 20, 100)  # every write is still acknowledged
     assert "checkpoint table t1" in caplog.text and "Input/output error" in caplog.text
     monkeypatch.undo()

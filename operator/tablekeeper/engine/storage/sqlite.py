@@ -126,19 +126,17 @@ def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
     return conn
 
 
-def _sync_file(path: Path) -> None:
-    """fdatasync a file through a descriptor of our own (the sync is per file, not per descriptor)."""
+def _sync(path: Path, *, data_only: bool = False) -> None:
+    """fsync a file or directory through a descriptor of our own (a sync is per file, not per descriptor).
+
+    ``data_only``: fdatasync (the data and what reading it needs, not the timestamps).
+    """
     fd = os.open(path, os.O_RDONLY)
     try:
-        getattr(os, "fdatasync", os.fsync)(fd)  # macOS has no fdatasync
-    finally:
-        os.close(fd)
-
-
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
+        if data_only and hasattr(os, "fdatasync"):  # macOS has none
+            os.fdatasync(fd)
+        else:
+            os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -534,7 +532,7 @@ class SqliteStorage:
             raise StorageError(f"create table {table}: already exists")
         try:
             self._open_file(table)
-            _fsync_directory(self._tables_dir)
+            _sync(self._tables_dir)
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"create table {table}: {exc}") from exc
 
@@ -693,7 +691,7 @@ class SqliteStorage:
                 tf.checkpointer = sqlite3.connect(tf.path, isolation_level=None,
                                                   check_same_thread=False)
             tf.checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            _sync_file(tf.path)
+            _sync(tf.path, data_only=True)
 
         def done(future: asyncio.Future[None]) -> None:
             tf.checkpoint = None

@@ -8,13 +8,14 @@ themselves by creating their own uniquely named tables.
 
 from __future__ import annotations
 
+import collections
 import os
 import signal
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
@@ -30,6 +31,8 @@ class EngineProcess:
     endpoint: str
     data_dir: Path
     args: list[str]
+    # The engine's last lines of output (its log), for the message of a test that fails.
+    recent: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=200))
 
     def client(self, service: str = "dynamodb", **kwargs: object):  # type: ignore[no-untyped-def]
         return make_client(self.endpoint, service, **kwargs)
@@ -88,19 +91,22 @@ def start_engine(
         lines.append(line)
         if "listening on " in line:
             endpoint = line.split("listening on ", 1)[1].split()[0]
-            _drain_in_background(process)
-            return EngineProcess(process, endpoint, data_dir, args)
+            engine = EngineProcess(process, endpoint, data_dir, args)
+            engine.recent.extend(lines)
+            _drain_in_background(process, engine.recent)
+            return engine
     process.kill()
     raise RuntimeError("engine did not start:\n" + "".join(lines))
 
 
-def _drain_in_background(process: subprocess.Popen[str]) -> None:
-    """Keep reading the engine's output so a full pipe never blocks it."""
+def _drain_in_background(process: subprocess.Popen[str], recent: collections.deque[str]) -> None:
+    """Keep reading the engine's output so a full pipe never blocks it; keep its last lines."""
     import threading
 
     def drain() -> None:
         assert process.stdout is not None
         for line in process.stdout:
+            recent.append(line)
             if os.environ.get("TK_ENGINE_LOG"):
                 sys.stderr.write("[engine] " + line)
 

@@ -282,8 +282,12 @@ class OperatorHarness:
 
         await self.wait_for(f"the operator to watch {', '.join(plurals)}", watching)
 
-    async def wait_for(self, what: str, check: Callable[[], Awaitable[Any]], timeout: float = WAIT) -> Any:
-        """Poll ``check`` until it returns something truthy; fail with the operator's log if it never does."""
+    async def wait_for(
+        self, what: str, check: Callable[[], Awaitable[Any]], timeout: float = WAIT,
+        last: Callable[[], str] | None = None,
+    ) -> Any:
+        """Poll ``check`` until it returns something truthy; if it never does, fail with what
+        ``last`` says was seen last, the engines' recent output and the operator's log."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = await check()
@@ -292,14 +296,21 @@ class OperatorHarness:
             if self.operator is not None and self.operator.poll() is not None:
                 break
             await asyncio.sleep(0.2)
-        pytest.fail(f"waited {timeout:.0f}s for {what}; operator log:\n{self.log.read_text()[-8000:]}")
+        seen = "" if last is None else f"; last seen: {last()}"
+        engines = "".join(f"engine {table}:\n{''.join(list(engine.recent)[-40:])}"
+                          for table, engine in self.engines.items())  # fmt: skip
+        pytest.fail(f"waited {timeout:.0f}s for {what}{seen}\n{engines}"
+                    f"operator log:\n{self.log.read_text()[-8000:]}")  # fmt: skip
 
     async def wait_for_status(self, plural: str, name: str, **wanted: Any) -> dict[str, Any]:
         """Wait until the object's status has ``wanted``: status fields, or condition types
         (``Ready="True"``, ``Degraded=("True", "VaultMismatch")``: status, or status and reason)."""
 
+        observed: dict[str, Any] = {}
+
         async def matches() -> dict[str, Any] | None:
             status = ((await self.get(plural, name)) or {}).get("status") or {}
+            observed["status"] = status
             by_type = {c["type"]: c for c in status.get("conditions", ())}
             for key, value in wanted.items():
                 if key[:1].isupper():
@@ -311,7 +322,9 @@ class OperatorHarness:
                     return None
             return status
 
-        return await self.wait_for(f"{plural}/{name} status {wanted}", matches)  # type: ignore[no-any-return]
+        return await self.wait_for(  # type: ignore[no-any-return]
+            f"{plural}/{name} status {wanted}", matches, last=lambda: json.dumps(observed.get("status"))
+        )
 
     async def gone(self, plural: str, name: str) -> None:
         async def absent() -> bool:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import statistics
 import subprocess
 import sys
@@ -33,13 +32,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "wrk"))
 import prepare  # noqa: E402  (hack/wrk/prepare.py)
 
-from benchlib import own_engine, require_wrk  # noqa: E402
+from benchlib import own_engine, require_wrk, run_wrk  # noqa: E402
 
 TABLE = "tkceiling"
 ITEMS = 10_000
@@ -62,13 +62,11 @@ def cpu_times() -> tuple[int, int]:
     return busy, busy + idle + iowait
 
 
-def wrk(endpoint: str, threads: int, connections: int, duration: int, item_bytes: int) -> dict[str, float]:
+def wrk(endpoint: str, threads: int, connections: int, duration: int, item_bytes: int) -> dict[str, Any]:
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s",
                "--latency", "-s", str(HERE / "wrk" / "put.lua"), endpoint, "--", TABLE, str(ITEMS),
                str(item_bytes)]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    line = next(line for line in output.splitlines() if line.startswith("TKWRK "))
-    result = json.loads(line[len("TKWRK "):])
+    result = run_wrk(command)
     if result["errors"] or result["non2xx"]:
         raise SystemExit(f"bench_ceiling: {endpoint}: {result['errors']} errors, "
                          f"{result['non2xx']} non-2xx answers")
@@ -172,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"CPUs {result.busy * 100:.0f} % busy", file=sys.stderr, flush=True)
     print(report(samples, peer_name, args))
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -85,16 +85,21 @@ def require_wrk(name: str) -> None:
         raise SystemExit(f"{name}: wrk is not installed (apt-get install -y wrk)")
 
 
+def run_wrk(command: Sequence[str]) -> dict[str, Any]:
+    """Run wrk with one of our scripts; the "TKWRK {json}" line its done() prints."""
+    output = subprocess.run(list(command), capture_output=True, text=True, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("TKWRK "))
+    return json.loads(line[len("TKWRK "):])  # type: ignore[no-any-return]
+
+
 def wrk_put(name: str, endpoint: str, script: Path, script_args: list[str],
             args: argparse.Namespace, pid: int | None) -> Sample:
     """One wrk run of a PutItem script; reads the scripts' "TKWRK {json}" line."""
     command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
                "--latency", "-s", str(script), endpoint, "--", *script_args]
     cpu = cpu_seconds(pid)
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    result = run_wrk(command)
     cpu = cpu_seconds(pid) - cpu
-    line = next(line for line in output.splitlines() if line.startswith("TKWRK "))
-    result = json.loads(line[len("TKWRK "):])
     if result["errors"]:
         print(f"{name}: {result['errors']} errors on {script_args[0]}", file=sys.stderr)
     requests = result["requests"]

@@ -237,6 +237,31 @@ class TestEndToEnd:
         await harness.wait_for_status("pitrconfigs", "orders-again", phase="Enabled", PITRReady="True")
         assert (await engine_pitr(harness))["RecoveryPeriodInDays"] == 3
 
+    async def test_a_deletion_that_runs_again_after_the_table_was_handed_over_leaves_pitr_on(
+        self, harness: OperatorHarness, tmp_path: Path
+    ) -> None:
+        await enabled_pitr(harness, tmp_path)
+        holder = await harness.get("pitrconfigs", "orders")
+        assert holder is not None and holder["metadata"].get("finalizers")
+        second = resource_body("PitrConfig", "orders-again", {
+            "tableRef": {"name": "orders"}, "enabled": True, "recoveryPeriodInDays": 3,
+            "vaultRef": {"name": "primary"}}, created=datetime.now(UTC) + timedelta(days=1))  # fmt: skip
+        await harness.create("pitrconfigs", second)
+        await harness.wait_for_status("pitrconfigs", "orders-again", phase="Failed",
+                                      Degraded=("True", "TableClaimed"))  # fmt: skip
+        await harness.delete("pitrconfigs", "orders")
+        await harness.gone("pitrconfigs", "orders")
+        await harness.wait_for_status("pitrconfigs", "orders-again", phase="Enabled", PITRReady="True")
+        # kopf runs a deletion at least once: a stale body of the deleted holder (a watch replay) runs
+        # its handler again, after the new holder has turned PITR on with its own period.
+        holder["metadata"]["deletionTimestamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        await harness.create("pitrconfigs", holder)
+        await harness.gone("pitrconfigs", "orders")
+        described = await engine_pitr(harness)
+        seen = (described["PointInTimeRecoveryStatus"], described.get("RecoveryPeriodInDays"))
+        assert seen == ("ENABLED", 3), "the new holder's setting stays"
+        await harness.wait_for_status("pitrconfigs", "orders-again", phase="Enabled", PITRReady="True")
+
     async def test_deleting_a_pitr_table_keeps_its_engine_until_its_last_writes_are_archived(
         self, harness: OperatorHarness, tmp_path: Path
     ) -> None:

@@ -22,8 +22,12 @@ Enabling (until the window has an end), Enabled, Disabled, Failed.
 Deleting a PitrConfig turns PITR off in the engine (the engine then drops the
 window: its archive and bases), through a finalizer.  Not when its Table is
 gone or being deleted: a deleted table keeps its archive, restorable for the
-recovery period, as DynamoDB keeps it; and not when this PitrConfig never
-turned PITR on (refused, or disabled).
+recovery period, as DynamoDB keeps it; not when this PitrConfig never
+turned PITR on (refused, or disabled); and not when another PitrConfig of
+the table is left: the table is handed to it, and its own pass sets the
+engine to its spec (on, off, its period).  That last rule also keeps a
+deletion that runs again (kopf's handlers run at least once, and a stale
+body can bring one back) from undoing what the new holder has set.
 
 One PitrConfig per table: two would turn one engine's PITR on and off in
 turn.  The oldest (creationTimestamp, then name) of a table's PitrConfigs not
@@ -364,6 +368,11 @@ class PitrController(UsesKube):
         leaving = found is None or bool((found.get("metadata") or {}).get("deletionTimestamp"))
         if table is None or leaving or not turned_on(body.status):
             logger.info("%s deleted; point-in-time recovery left as it is in the engine", where)
+            run.reporter.forget()
+            return
+        successor = holder(self.kube.list(PITR_CONFIGS, run.namespace), table_name)
+        if successor is not None and successor != run.name:
+            logger.info("%s deleted; PitrConfig %s now sets point-in-time recovery", where, successor)
             run.reporter.forget()
             return
         run.report(PitrOutcome.DELETING, "turning point-in-time recovery off")

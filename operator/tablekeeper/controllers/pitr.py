@@ -25,9 +25,10 @@ gone or being deleted: a deleted table keeps its archive, restorable for the
 recovery period, as DynamoDB keeps it; not when this PitrConfig never
 turned PITR on (refused, or disabled); and not when another PitrConfig of
 the table is left: the table is handed to it, and its own pass sets the
-engine to its spec (on, off, its period).  That last rule also keeps a
-deletion that runs again (kopf's handlers run at least once, and a stale
-body can bring one back) from undoing what the new holder has set.
+engine to its spec (on, off, its period).  kopf runs a deletion at least
+once: one that comes back with a stale body, after its object went (or
+while another holds the table), leaves the engine to the new holder
+(``verdicts.outlived``, and the rule before).
 
 One PitrConfig per table: two would turn one engine's PITR on and off in
 turn.  The oldest (creationTimestamp, then name) of a table's PitrConfigs not
@@ -77,6 +78,7 @@ from tablekeeper.controllers.verdicts import (
     apply_verdict,
     condition_reason,
     moved_on,
+    outlived,
     problems,
     seen,
     utc_now,
@@ -362,6 +364,9 @@ class PitrController(UsesKube):
     def delete(self, body: kopf.Body, patch: kopf.Patch, retry: int, logger: logging.Logger) -> None:
         run = PitrPass(body, patch, self.metrics, self.clock())
         where = f"PitrConfig {run.namespace}/{run.name}"
+        if outlived(body, self.kube.get(PITR_CONFIGS, run.namespace, run.name)):
+            logger.info("%s already deleted; nothing to do", where)
+            return
         table_name = (body.spec.get("tableRef") or {}).get("name", "")
         found = self.kube.get(TABLES, run.namespace, table_name)
         table = table_or_none(found)

@@ -34,6 +34,9 @@ StatefulSet, Services and Secret.  The volume is kept unless the Table is
 annotated ``tablekeeper.io/delete-volume: "true"`` (``builders.VolumePolicy``).
 While spec.deletionProtection is true the Table is not deleted: the
 finalizer stays, with a warning, until the protection is turned off.
+A deletion that comes back with a stale body (kopf runs one at least once)
+after its Table went does nothing: the engine and children under that name
+may be a new Table's (``verdicts.outlived``).
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ from tablekeeper.controllers.verdicts import (
     Verdict,
     apply_verdict,
     moved_on,
+    outlived,
     seen,
     utc_now,
 )
@@ -496,6 +500,10 @@ class TableController(UsesKube):
 
     def delete(self, body: kopf.Body, patch: kopf.Patch, retry: int, logger: logging.Logger) -> None:
         run = Pass(body, patch, self.settings, self.metrics, self.clock())
+        if outlived(body, self.kube.get(TABLES, run.namespace, run.name)):
+            # The engine and children under this name may be a new Table's now.
+            logger.info("Table %s/%s already deleted; nothing to do", run.namespace, run.name)
+            return
         try:
             table: Table | None = Table.model_validate(dict(body))
         except pydantic.ValidationError:

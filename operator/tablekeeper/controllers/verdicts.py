@@ -149,3 +149,15 @@ def moved_on(body: Mapping[str, Any], now: Mapping[str, Any] | None) -> bool:
     if then_meta.get("generation") != now_meta.get("generation"):
         return True
     return bool((body.get("status") or {}).get("conditions") != (now.get("status") or {}).get("conditions"))
+
+
+def outlived(body: Mapping[str, Any], now: Mapping[str, Any] | None) -> bool:
+    """Whether a deletion handler's ``body`` is stale: its object is gone (``now`` is what the API
+    server has under that name), or the name now belongs to another object (another uid).
+
+    kopf runs a deletion at least once, and a stale body (a watch replay, a restart) can bring one
+    back after the object went: acting on it would undo what a new object of that name set up.
+    """
+    if now is None:
+        return True
+    return (now.get("metadata") or {}).get("uid") != (body.get("metadata") or {}).get("uid")

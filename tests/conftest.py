@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,13 +67,16 @@ def make_client(endpoint: str, service: str = "dynamodb", **kwargs: object):  # 
 
 
 def start_engine(
-    data_dir: Path, *extra: str, port: int = 0, env: dict[str, str] | None = None
+    data_dir: Path, *extra: str, port: int = 0, env: dict[str, str] | None = None,
+    preexec: Callable[[], None] | None = None,
 ) -> EngineProcess:
+    """Start an engine on ``data_dir``; ``preexec`` runs in the child before the engine (e.g. to set
+    a signal's disposition, which the exec keeps)."""
     args = [sys.executable, "-m", "tablekeeper", "engine", "--data", str(data_dir),
             "--port", str(port), *extra]
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=env)
+                               env=env, preexec_fn=preexec)
     assert process.stdout is not None
     lines = []
     import selectors

@@ -6,11 +6,12 @@ import asyncio
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tablekeeper.engine.storage import sqlite as sqlite_storage
-from tablekeeper.engine.storage.base import ITEMS, LogRecord, StorageError, TableMissing
+from tablekeeper.engine.storage.base import ITEMS, LogRecord, StorageError, TableMissing, TableUnreadable
 from tablekeeper.engine.storage.sqlite import Durability, SqliteStorage
 
 
@@ -375,14 +376,9 @@ def test_the_items_space_cannot_be_dropped(storage: SqliteStorage) -> None:
         write(storage, lambda txn: txn.drop_space("t1", ITEMS))
 
 
-def test_recovery_of_a_multi_table_write_recounts_the_spaces_it_replays(tmp_path: Path) -> None:
-    store = SqliteStorage(tmp_path)
-    store.create_table("t1")
-    store.create_table("t2")
-
-    def both(txn):  # type: ignore[no-untyped-def]
-        txn.put_item("t1", b"a", b"1", record(1), 1, 1)
-        txn.put("t2", "index:g", b"e", b"123")
+def _crash_between_commits(store: SqliteStorage, both: Any) -> None:
+    """Run ``both`` (a write to t1 and t2) so that only t1 commits, then close the store as a crash
+    would leave it: t2's part is in redo.db alone."""
 
     def crash_after_first(batch, redo):  # type: ignore[no-untyped-def]
         store._write_redo(batch, redo)
@@ -398,6 +394,18 @@ def test_recovery_of_a_multi_table_write_recounts_the_spaces_it_replays(tmp_path
     with pytest.raises(StorageError):
         write(store, both, tables=2)
     store.close()
+
+
+def test_recovery_of_a_multi_table_write_recounts_the_spaces_it_replays(tmp_path: Path) -> None:
+    store = SqliteStorage(tmp_path)
+    store.create_table("t1")
+    store.create_table("t2")
+
+    def both(txn):  # type: ignore[no-untyped-def]
+        txn.put_item("t1", b"a", b"1", record(1), 1, 1)
+        txn.put("t2", "index:g", b"e", b"123")
+
+    _crash_between_commits(store, both)
     reopened = SqliteStorage(tmp_path)
     assert reopened.reader("t2").get(b"e", space="index:g") == b"123"
     stats = reopened.reader("t2").space_stats("index:g")
@@ -507,3 +515,63 @@ def test_a_background_checkpoint_that_cannot_sync_loses_nothing_and_fails_no_wri
     assert reader.stats().item_count == 180
     assert all(reader.get(b"k%d" % n) == b"x" * 3000 for n in range(180))
     reopened.close()
+
+
+def test_a_table_file_that_cannot_be_opened_fails_its_table_alone(tmp_path: Path) -> None:
+    store = SqliteStorage(tmp_path)
+    for table in ("t1", "t2"):
+        store.create_table(table)
+        write(store, lambda txn, t=table: txn.put_item(t, b"a", b"1", record(1), 1, 1))
+    store.close()
+    (tmp_path / "tables" / "t2.db").write_bytes(b"not a database" * 300)
+    reopened = SqliteStorage(tmp_path)
+    reopened.expect_tables(["t1", "t2", "t3"])  # t3: in the catalog, its file gone
+    assert reopened.reader("t1").get(b"a") == b"1"
+    assert "t2.db: file is not a database" in (reopened.unreadable("t2") or "")
+    assert "t3.db: no such file" in (reopened.unreadable("t3") or "")
+    with pytest.raises(TableUnreadable, match="file is not a database"):
+        reopened.reader("t2")
+    with pytest.raises(TableUnreadable, match="no such file"):
+        write(reopened, lambda txn: txn.put_item("t3", b"a", b"1", record(1), 1, 1))
+    assert sorted(reopened.tables()) == ["t1", "t2"]  # the tables with a file
+    asyncio.run(reopened.drop_table("t2"))
+    assert not (tmp_path / "tables" / "t2.db").exists() and reopened.unreadable("t2") is None
+    reopened.close()
+
+
+def test_a_multi_table_write_waits_for_a_table_file_that_cannot_be_opened(tmp_path: Path) -> None:
+    store = SqliteStorage(tmp_path)
+    store.create_table("t1")
+    store.create_table("t2")
+
+    def both(txn):  # type: ignore[no-untyped-def]
+        txn.put_item("t1", b"a", b"1", record(1), 1, 1)
+        txn.put_item("t2", b"b", b"2", record(2), 1, 1)
+
+    _crash_between_commits(store, both)
+    t2 = tmp_path / "tables" / "t2.db"
+    t2.rename(tmp_path / "t2.aside")
+    without = SqliteStorage(tmp_path)  # t2's part cannot be replayed now: kept for later
+    assert without.reader("t1").get(b"a") == b"1"
+    without.close()
+    (tmp_path / "t2.aside").rename(t2)
+    again = SqliteStorage(tmp_path)
+    assert again.reader("t2").get(b"b") == b"2", "replayed once its file was back"
+    again.close()
+
+
+def test_dropping_a_table_whose_file_is_gone_forgets_what_recovery_kept_for_it(tmp_path: Path) -> None:
+    store = SqliteStorage(tmp_path)
+    store.create_table("t1")
+    store.create_table("t2")
+    _crash_between_commits(store, lambda txn: (txn.put_item("t1", b"a", b"1", record(1), 1, 1),
+                                               txn.put_item("t2", b"b", b"2", record(2), 1, 1)))  # fmt: skip
+    (tmp_path / "tables" / "t2.db").unlink()
+    reopened = SqliteStorage(tmp_path)
+    reopened.expect_tables(["t1", "t2"])
+    asyncio.run(reopened.drop_table("t2"))
+    reopened.close()
+    redo = sqlite3.connect(tmp_path / "redo.db")
+    assert redo.execute("SELECT count(*) FROM redo_meta WHERE tbl = 't2'").fetchone() == (0,)
+    SqliteStorage(tmp_path).close()  # t1's part committed long ago: the batch goes
+    assert redo.execute("SELECT count(*) FROM redo_meta").fetchone() == (0,)

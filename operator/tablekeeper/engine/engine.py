@@ -64,12 +64,25 @@ class Engine:
         self._delete_hooks: list[Callable[[TableDefinition], Awaitable[None]]] = []
 
     def _remove_orphans(self) -> None:
-        """Drop table files whose catalog entry is gone (a crash during DeleteTable)."""
+        """Drop table files whose catalog entry is gone (a crash during DeleteTable); a table whose
+        file is gone (removed from outside) fails its requests, never passes for an empty one."""
         known = {table.table_id for table in self.catalog.all()}
         for table_id in self.storage.tables():
             if table_id not in known:
                 log.warning("removing files of deleted table %s", table_id)
                 self.storage.forget_orphan(table_id)
+        self.storage.expect_tables(known)
+        for table in self.catalog.all():
+            cause = self.storage.unreadable(table.table_id)
+            if cause is not None:
+                log.error("table %s cannot be used (%s): it fails every request until its file is put "
+                          "back, or it is deleted (a backup can then be restored under its name)",
+                          table.name, cause)  # fmt: skip
+
+    def usable_tables(self) -> list[TableDefinition]:
+        """The catalog's tables but those whose file cannot be used: background work skips them (their
+        requests fail, and the engine said why when it started)."""
+        return [table for table in self.catalog.all() if self.storage.unreadable(table.table_id) is None]
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

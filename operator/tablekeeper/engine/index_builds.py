@@ -194,7 +194,7 @@ async def run_index_work(engine: Engine, interval: float = RETRY_SECONDS) -> Non
     """Start pending index work now and every ``interval`` seconds, until cancelled."""
     try:
         while True:
-            for table in engine.catalog.all():
+            for table in engine.usable_tables():
                 with contextlib.suppress(StorageError):
                     start_index_work(engine, table)
             await asyncio.sleep(interval)

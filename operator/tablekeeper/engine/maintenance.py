@@ -24,7 +24,7 @@ async def trim_logs(engine: Engine, retention_ms: int = LOG_RETENTION_MS) -> int
     """Trim every table's change log to the retention window; returns records removed."""
     cutoff = engine.now_ms() - retention_ms
     removed = 0
-    for table in engine.catalog.all():
+    for table in engine.usable_tables():
         floor = engine.log_floor(table.table_id)
         while True:
             def trim(txn: WriteTxn, table_id: str = table.table_id, keep: int | None = floor) -> int:
@@ -46,7 +46,7 @@ async def forget_tokens(engine: Engine) -> int:
     from tablekeeper.engine.operations.transactions import TOKEN_SPACE, expired_tokens
 
     removed = 0
-    for table in engine.catalog.all():
+    for table in engine.usable_tables():
         try:
             expired = expired_tokens(engine.reader(table), engine.clock(), TRIM_BATCH)
         except StorageError:  # deleted meanwhile

@@ -231,7 +231,7 @@ async def sweep_expired(engine: Engine, batch: int = SWEEP_BATCH) -> int:
     """One sweep of every table with TTL on; returns how many items it deleted."""
     now = engine.clock()
     deleted = 0
-    for table in engine.catalog.all():
+    for table in engine.usable_tables():
         if table.ttl_status not in (ENABLING, ENABLED):
             continue
         try:
@@ -246,7 +246,7 @@ async def run_ttl(engine: Engine, interval: float = DEFAULT_TTL_INTERVAL) -> Non
     try:
         while True:
             try:
-                for table in engine.catalog.all():
+                for table in engine.usable_tables():
                     start_transition(engine, table)
                 await sweep_expired(engine)
             except Exception:  # TTL must never take the engine down

@@ -265,6 +265,10 @@ class PitrService:
         table = self.engine.catalog.get(record.table_name)
         if table is None or table.table_id != record.table_id:
             return  # deleted under our feet (no hook ran): nothing more to archive
+        unusable = self.engine.storage.unreadable(table.table_id)
+        if unusable is not None:  # its file is damaged or gone: nothing to ship until it is back
+            self._note_problem(record.table_id, f"the table's file cannot be used: {unusable}")
+            return
         if record.base_seq is None and record.table_id not in self._bases:
             # The first base failed or was cut short (a stop, a crash): the window starts again
             # with the one taken now, as no restore can reach a time before a base.

@@ -8,6 +8,7 @@ answers DELETING and the table is gone when the reply is sent.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,8 @@ from tablekeeper.engine.tables import (
 
 _INVALID = "One or more parameter values were invalid: "
 STREAM_VIEW_TYPES = ("OLD_IMAGE", "KEYS_ONLY", "NEW_AND_OLD_IMAGES", "NEW_IMAGE")
+
+log = logging.getLogger(__name__)
 
 
 # --- shared parsing pieces ------------------------------------------------------------
@@ -318,8 +321,12 @@ async def delete_table(engine: Engine, request: TableNameRequest) -> WireResult:
             "Attempt to change a resource which is still in use: Cannot delete table while "
             "indexes are being created, updated, or deleted."
         )
-    await engine.before_delete(table)  # e.g. PITR keeps what it must of the table's log
-    description = describe(engine, table, status="DELETING")
+    if engine.storage.unreadable(table.table_id) is None:
+        await engine.before_delete(table)  # e.g. PITR keeps what it must of the table's log
+        description = describe(engine, table, status="DELETING")
+    else:  # its file cannot be read: nothing of it is left to keep or count
+        log.warning("deleting table %s, whose file cannot be used", table.name)
+        description = describe_table(table, 0, 0, status="DELETING")
     # Catalog first: once it is gone the table is gone for every request; the
     # files are removed after, and a crash in between leaves only orphan files
     # that the next start removes.

@@ -15,7 +15,8 @@ trusts its inputs (validation happened at the edge) and promises only:
   point for several reads while writers go on.
 
 Missing things are ``None`` (never an exception); a table id that is not open
-raises ``TableMissing``.  Any other failure of the store (disk full, I/O
+raises ``TableMissing``, and one whose file could not be opened (``unreadable``)
+``TableUnreadable``.  Any other failure of the store (disk full, I/O
 error, corruption) raises ``StorageError`` with the cause.
 
 Spaces name the keyed collections inside a table: ``ITEMS`` for the items
@@ -60,6 +61,14 @@ class StorageError(Exception):
 
 class TableMissing(StorageError):
     """The table id is not open in this store."""
+
+
+class TableUnreadable(StorageError):
+    """The table's file could not be opened at startup (corrupt, or gone from outside the engine).
+
+    Every read and write of it fails with this until the file is put back or the table dropped;
+    the store's other tables go on.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +211,14 @@ class Storage(Protocol):
         ...
 
     def tables(self) -> list[str]: ...
+
+    def unreadable(self, table: str) -> str | None:
+        """Why the table's file could not be opened, or None when it is open (or unknown)."""
+        ...
+
+    def expect_tables(self, tables: Iterable[str]) -> None:
+        """At startup: ``tables`` should all have files; those without become unreadable."""
+        ...
 
     def write(self, fn: Callable[[WriteTxn], T], *, tables: int = 1) -> Awaitable[T]:
         """Run ``fn`` atomically and durably; ``tables`` > 1 when fn writes several."""

@@ -49,6 +49,7 @@ from tablekeeper.engine.storage.base import (
     StoredRecord,
     TableMissing,
     TableStats,
+    TableUnreadable,
     measure_length,
 )
 
@@ -200,7 +201,7 @@ class _Txn:
     def _file(self, table: str) -> _TableFile:
         tf = self._storage._files.get(table)
         if tf is None or tf.dropped:
-            raise TableMissing(f"write table {table}: not open")
+            raise self._storage._not_open("write", table)
         if table not in self._saved:
             if not tf.in_batch:
                 tf.writer.execute("BEGIN IMMEDIATE")
@@ -425,7 +426,14 @@ class _Reader:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY k DESC" if reverse else " ORDER BY k"
         try:
-            return iter(self._conn.execute(sql, params))
+            return self._rows(self._conn.execute(sql, params))
+        except sqlite3.Error as exc:
+            raise StorageError(f"read table {self._tf.table}: {exc}") from exc
+
+    def _rows(self, cursor: sqlite3.Cursor) -> Iterator[tuple[bytes, bytes]]:
+        # A damaged page shows only when the scan reaches it: still a StorageError, as promised.
+        try:
+            yield from cursor
         except sqlite3.Error as exc:
             raise StorageError(f"read table {self._tf.table}: {exc}") from exc
 
@@ -442,14 +450,20 @@ class _Reader:
             conn.close()
 
     def log(self, after: int, limit: int) -> list[StoredRecord]:
-        rows = self._conn.execute(
-            "SELECT seq, ts, keys, old, new, origin FROM log WHERE seq > ? ORDER BY seq LIMIT ?",
-            (after, limit),
-        ).fetchall()
+        try:
+            rows = self._conn.execute(
+                "SELECT seq, ts, keys, old, new, origin FROM log WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"read log of table {self._tf.table}: {exc}") from exc
         return [StoredRecord(*row) for row in rows]
 
     def stats(self) -> TableStats:
-        row = self._conn.execute("SELECT item_count, item_bytes, last_seq FROM meta").fetchone()
+        try:
+            row = self._conn.execute("SELECT item_count, item_bytes, last_seq FROM meta").fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(f"read table {self._tf.table}: {exc}") from exc
         return TableStats(*row)
 
     def space_stats(self, space: str) -> SpaceStats:
@@ -483,8 +497,13 @@ class SqliteStorage:
         self._stopping = False
         self._redo = _connect(self._dir / "redo.db", Durability.POWER_LOSS)
         self._redo.executescript(_REDO_SCHEMA)
+        # Table files that cannot be opened, and why: one bad file must not take the others down.
+        self._unreadable: dict[str, str] = {}
         for path in sorted(self._tables_dir.glob("*.db")):
-            self._open_file(path.stem)
+            try:
+                self._open_file(path.stem)
+            except (sqlite3.Error, OSError) as exc:
+                self._unreadable[path.stem] = f"{path}: {exc}"
         self._batch_number = self._recover()
         # Only commits (the fsync) leave the event loop's thread: see _pump.
         self._committer = _Committer()
@@ -494,22 +513,44 @@ class SqliteStorage:
 
     # --- tables ------------------------------------------------------------
 
+    def _not_open(self, verb: str, table: str) -> StorageError:
+        cause = self._unreadable.get(table)
+        if cause is not None:
+            return TableUnreadable(f"{verb} table {table}: {cause}")
+        return TableMissing(f"{verb} table {table}: not open")
+
+    def unreadable(self, table: str) -> str | None:
+        return self._unreadable.get(table)
+
+    def expect_tables(self, tables: Iterable[str]) -> None:
+        for table in tables:
+            if table not in self._files and table not in self._unreadable:
+                self._unreadable[table] = f"{self._tables_dir / f'{table}.db'}: no such file"
+
     def _open_file(self, table: str) -> _TableFile:
         path = self._tables_dir / f"{table}.db"
         writer = _connect(path, self._durability)
+        try:
+            return self._read_file(table, path, writer)
+        except BaseException:
+            writer.close()
+            raise
+
+    def _read_file(self, table: str, path: Path, writer: sqlite3.Connection) -> _TableFile:
         # Checkpoints would otherwise run inside a COMMIT and stall every write
         # waiting for that commit; they run on their own thread instead.
         writer.execute("PRAGMA wal_autocheckpoint=0")
         writer.executescript(_SCHEMA)
-        reader = _connect(path, self._durability)
         count, size, seq = writer.execute(
             "SELECT item_count, item_bytes, last_seq FROM meta"
         ).fetchone()
         spaces = {row[0] for row in writer.execute("SELECT name FROM spaces")}
+        space_stats = self._load_space_stats(writer)
+        for space in spaces - space_stats.keys():  # a file from before space_stats
+            space_stats[space] = self._recount(writer, space)
+        reader = _connect(path, self._durability)
         tf = _TableFile(table, path, writer, reader, _Counters(count, size, seq), spaces)
-        tf.space_stats = self._load_space_stats(writer)
-        for space in spaces - tf.space_stats.keys():  # a file from before space_stats
-            tf.space_stats[space] = self._recount(writer, space)
+        tf.space_stats = space_stats
         self._files[table] = tf
         return tf
 
@@ -539,19 +580,33 @@ class SqliteStorage:
     def forget_orphan(self, table: str) -> None:
         """Delete a table's files at startup, before any write (see Engine)."""
         tf = self._files.pop(table, None)
-        if tf is None:
+        if tf is not None:
+            tf.close()
+        elif self._unreadable.pop(table, None) is None:
             return
-        tf.close()
+        self._unlink(table)
+
+    def _unlink(self, table: str) -> None:
+        path = self._tables_dir / f"{table}.db"
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(f"{tf.path}{suffix}")
+                os.unlink(f"{path}{suffix}")
+        # What recovery kept for the table while its file could not be opened (see _recover); at
+        # startup or on the committer's thread, as every use of redo.db.
+        for name in ("redo_ops", "redo_log", "redo_meta"):
+            self._redo.execute(f"DELETE FROM {name} WHERE tbl = ?", (table,))
 
     def tables(self) -> list[str]:
-        return [name for name, tf in self._files.items() if not tf.dropped]
+        """The tables with a file: open ones, and those whose file could not be opened."""
+        opened = [name for name, tf in self._files.items() if not tf.dropped]
+        return opened + [name for name in self._unreadable if (self._tables_dir / f"{name}.db").exists()]
 
     async def drop_table(self, table: str) -> None:
         tf = self._files.get(table)
         if tf is None:
+            if self._unreadable.pop(table, None) is not None:
+                # On the committer, the thread that uses redo.db once the engine runs.
+                await self._submit(lambda _txn: self._unlink(table), solo=True)
             return
         tf.dropped = True  # from now on reads and new writes see TableMissing
         if tf.checkpoint is not None:
@@ -563,9 +618,7 @@ class SqliteStorage:
         def drop(_txn: Any) -> None:
             self._files.pop(table, None)
             tf.close()
-            for suffix in ("", "-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(f"{tf.path}{suffix}")
+            self._unlink(table)
 
         # Solo: no other write of the batch may hold the table's connection.
         await self._submit(drop, solo=True)
@@ -573,7 +626,7 @@ class SqliteStorage:
     def reader(self, table: str) -> _Reader:
         tf = self._files.get(table)
         if tf is None or tf.dropped:
-            raise TableMissing(f"read table {table}: not open")
+            raise self._not_open("read", table)
         return _Reader(self, tf, tf.reader)
 
     def _ensure_space(self, tf: _TableFile, space: str) -> None:
@@ -873,16 +926,24 @@ class SqliteStorage:
         batches = [row[0] for row in self._redo.execute("SELECT DISTINCT batch FROM redo_meta")]
         for number in sorted(batches):
             last = max(last, number)
+            kept = False
             for (table,) in self._redo.execute(
                 "SELECT tbl FROM redo_meta WHERE batch = ?", (number,)
             ).fetchall():
                 tf = self._files.get(table)
-                if tf is None or self._last_batch(tf) >= number:
+                if tf is None:
+                    # Its file is damaged or gone: kept for a start where it is back (its part may
+                    # not have committed), until the table is dropped.
+                    log.warning("transaction %d: table %s cannot be recovered now", number, table)
+                    kept = True
+                    continue
+                if self._last_batch(tf) >= number:
                     continue
                 log.warning("recovering table %s: re-applying transaction %d", table, number)
                 self._reapply(tf, number)
-            for name in ("redo_ops", "redo_log", "redo_meta"):
-                self._redo.execute(f"DELETE FROM {name} WHERE batch = ?", (number,))
+            if not kept:
+                for name in ("redo_ops", "redo_log", "redo_meta"):
+                    self._redo.execute(f"DELETE FROM {name} WHERE batch = ?", (number,))
         return last
 
     @staticmethod
@@ -932,7 +993,7 @@ class SqliteStorage:
         """The table's database file, for ``read_as_of`` in a backup's worker process."""
         tf = self._files.get(table)
         if tf is None or tf.dropped:
-            raise TableMissing(f"read table {table}: not open")
+            raise self._not_open("read", table)
         return tf.path
 
     async def bulk_load(
@@ -944,7 +1005,7 @@ class SqliteStorage:
     ) -> TableStats:
         tf = self._files.get(table)
         if tf is None or tf.dropped:
-            raise TableMissing(f"load table {table}: not open")
+            raise self._not_open("load", table)
         # Its own connection on a worker thread: the loop's writer never touches a table
         # that is being loaded (the engine refuses writes to it), so nothing contends.
         await asyncio.to_thread(self._load, tf, entries, item_size, progress)

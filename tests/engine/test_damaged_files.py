@@ -7,6 +7,8 @@ which file and why. Deleting the damaged table works, and its name can be used a
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -173,3 +175,21 @@ def test_background_work_leaves_a_damaged_table_alone(tmp_path: Path) -> None:
         assert len(about) == 1, about  # the startup's word, not a warning per round
     finally:
         restarted.stop()
+
+
+@pytest.mark.parametrize("state", ["catalog.db", "redo.db", "backups.db", "pitr.db"])
+def test_a_damaged_state_database_stops_the_engine_with_a_line_naming_it(tmp_path: Path, state: str) -> None:
+    engine = start_engine(tmp_path)
+    try:
+        _filled(engine, "kept")
+    finally:
+        engine.stop()
+    _garbage_header(tmp_path / state)
+    finished = subprocess.run(
+        [sys.executable, "-m", "tablekeeper", "engine", "--data", str(tmp_path), "--port", "0"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    said = finished.stdout + finished.stderr
+    assert finished.returncode != 0
+    assert f"tablekeeper engine: open {tmp_path / state}: file is not a database" in said
+    assert "Traceback" not in said

@@ -12,21 +12,23 @@ import sqlite3
 from pathlib import Path
 
 from tablekeeper.engine.storage.base import StorageError
+from tablekeeper.engine.storage.sqlite import opening
 from tablekeeper.engine.tables import TableDefinition
 
 
 class Catalog:
     def __init__(self, directory: Path) -> None:
-        self._conn = sqlite3.connect(directory / "catalog.db", isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS tables (name TEXT PRIMARY KEY, definition TEXT NOT NULL)"
-        )
-        self._tables: dict[str, TableDefinition] = {
-            name: TableDefinition.from_json(text)
-            for name, text in self._conn.execute("SELECT name, definition FROM tables")
-        }
+        with opening(directory / "catalog.db"):
+            self._conn = sqlite3.connect(directory / "catalog.db", isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS tables (name TEXT PRIMARY KEY, definition TEXT NOT NULL)"
+            )
+            self._tables: dict[str, TableDefinition] = {
+                name: TableDefinition.from_json(text)
+                for name, text in self._conn.execute("SELECT name, definition FROM tables")
+            }
 
     def get(self, name: str) -> TableDefinition | None:
         return self._tables.get(name)

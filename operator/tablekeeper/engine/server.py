@@ -108,8 +108,10 @@ async def serve(options: ServerOptions, stop: asyncio.Event) -> None:
             extension = factory(engine)
             extensions.append(extension)
             operations = with_operations(operations, DYNAMODB, extension.operations)
-    except BaseException:
+    except BaseException as exc:
         _close(extensions, engine)
+        if isinstance(exc, StorageError):  # its state database is unusable: one line says which
+            raise SystemExit(f"tablekeeper engine: {exc}") from None
         raise
     metrics = RequestMetrics()
     registry = CollectorRegistry()

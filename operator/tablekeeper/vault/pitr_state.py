@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tablekeeper.engine.storage.base import StorageError, StoredRecord
+from tablekeeper.engine.storage.sqlite import opening
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pitr (
@@ -61,16 +62,18 @@ _FIELDS = [field.name for field in dataclasses.fields(TablePitr)]
 
 class PitrState:
     def __init__(self, directory: Path) -> None:
-        self._conn = sqlite3.connect(directory / "pitr.db", isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
-        self._rows: dict[str, TablePitr] = {}
-        for row in self._conn.execute(f"SELECT {', '.join(_FIELDS)} FROM pitr"):
-            record = TablePitr(*row)
-            self._rows[record.table_id] = record.replace(
-                enabled=bool(record.enabled), deletion_recorded=bool(record.deletion_recorded)
-            )
+        with opening(directory / "pitr.db"):
+            self._conn = sqlite3.connect(directory / "pitr.db", isolation_level=None,
+                                         check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.executescript(_SCHEMA)
+            self._rows: dict[str, TablePitr] = {}
+            for row in self._conn.execute(f"SELECT {', '.join(_FIELDS)} FROM pitr"):
+                record = TablePitr(*row)
+                self._rows[record.table_id] = record.replace(
+                    enabled=bool(record.enabled), deletion_recorded=bool(record.deletion_recorded)
+                )
 
     def get(self, table_id: str) -> TablePitr | None:
         return self._rows.get(table_id)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from tablekeeper.engine.storage.base import StorageError
+from tablekeeper.engine.storage.sqlite import opening
 
 CREATING: Final = "CREATING"
 FAILED: Final = "FAILED"
@@ -74,14 +75,15 @@ class BackupRecords:
     """``DATA/backups.db``: each change is one small synchronous, fsynced transaction."""
 
     def __init__(self, directory: Path) -> None:
-        self._conn = sqlite3.connect(directory / "backups.db", isolation_level=None,
-                                     check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute(_SCHEMA)
-        self._pending: dict[str, PendingBackup] = {
-            row[0]: _record(row) for row in self._conn.execute("SELECT * FROM backups")
-        }
+        with opening(directory / "backups.db"):
+            self._conn = sqlite3.connect(directory / "backups.db", isolation_level=None,
+                                         check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute(_SCHEMA)
+            self._pending: dict[str, PendingBackup] = {
+                row[0]: _record(row) for row in self._conn.execute("SELECT * FROM backups")
+            }
 
     def interrupted(self, reason: str) -> list[PendingBackup]:
         """Mark every CREATING backup FAILED with ``reason`` (at startup); returns them."""

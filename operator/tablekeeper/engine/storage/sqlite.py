@@ -117,6 +117,17 @@ def _select_value(space: str) -> str:
     return _SELECT_ITEM if space == ITEMS else _entry_statements(space)[1]
 
 
+@contextlib.contextmanager
+def opening(path: Path) -> Iterator[None]:
+    """Around the opening of one of the engine's own databases (the catalog, redo, backup and PITR
+    records): a file SQLite cannot use becomes a StorageError naming it, and the engine stops with
+    that one line instead of a traceback."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StorageError(f"open {path}: {exc} (the engine cannot start without it)") from exc
+
+
 def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -495,8 +506,9 @@ class SqliteStorage:
         self._committing = False
         self._pump_scheduled = False
         self._stopping = False
-        self._redo = _connect(self._dir / "redo.db", Durability.POWER_LOSS)
-        self._redo.executescript(_REDO_SCHEMA)
+        with opening(self._dir / "redo.db"):
+            self._redo = _connect(self._dir / "redo.db", Durability.POWER_LOSS)
+            self._redo.executescript(_REDO_SCHEMA)
         # Table files that cannot be opened, and why: one bad file must not take the others down.
         self._unreadable: dict[str, str] = {}
         for path in sorted(self._tables_dir.glob("*.db")):

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from tablekeeper.engine.errors import ValidationException
+from tablekeeper.engine.errors import SerializationException, ValidationException
 from tablekeeper.engine.values import MISSING, Value, _Missing, decode_value
 
 _NAME_KEY: Final = re.compile(r"#[0-9A-Za-z_]+")
@@ -23,7 +23,9 @@ def _check_names(names: Mapping[str, str] | None) -> None:
         return
     if not names:
         raise ValidationException("ExpressionAttributeNames must not be empty")
-    for key in names:
+    for key, name in names.items():
+        if not isinstance(name, str):  # a map of strings on the wire: anything else is malformed
+            raise SerializationException("Unexpected value type in payload")
         if not _NAME_KEY.fullmatch(key):
             raise ValidationException(
                 f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{key}"'

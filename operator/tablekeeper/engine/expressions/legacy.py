@@ -101,6 +101,8 @@ def _operator(spec: Mapping[str, Any], where: str) -> str:
 
 def _checked_values(op: str, wire_values: Sequence[Any]) -> list[Value]:
     """Decode an AttributeValueList and check it fits the operator."""
+    if not isinstance(wire_values, list):  # a list on the wire: anything else is malformed
+        raise SerializationException("Unexpected value type in payload")
     values = [decode_value(wire) for wire in wire_values]
     expected = _ARGUMENTS.get(op)
     if (expected is None and not values) or (expected is not None and len(values) != expected):
@@ -206,6 +208,8 @@ def _expected_comparison(
 
 def _expected_exists(name: str, spec: Mapping[str, Any], has_value: bool) -> Condition:
     exists = spec.get("Exists")
+    if exists is not None and not isinstance(exists, bool):
+        raise SerializationException("Unexpected value type in payload")
     if exists is None or exists:
         if not has_value:
             shown = "null" if exists is None else "true"

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -58,6 +59,20 @@ def _filled(engine: EngineProcess, name: str) -> str:
     return str(client.describe_table(TableName=name)["Table"]["TableId"])
 
 
+def _good_and_damaged(data: Path, setup: Callable[[Any], None] | None = None) -> str:
+    """Tables "good" and "damaged" filled by an engine that then stops cleanly; the damaged one's id.
+    ``setup`` gets a client for more before the stop."""
+    engine = start_engine(data)
+    try:
+        _filled(engine, "good")
+        bad_id = _filled(engine, "damaged")
+        if setup is not None:
+            setup(engine.client())
+    finally:
+        assert engine.stop() == 0  # a clean stop: the files are checkpointed, the WAL gone
+    return bad_id
+
+
 def _table_file(data: Path, table_id: str) -> Path:
     path = data / "tables" / f"{table_id.replace('-', '')}.db"
     assert path.exists(), sorted(p.name for p in (data / "tables").iterdir())
@@ -72,12 +87,7 @@ def _code(call: Callable[[], object]) -> str:
 
 @pytest.mark.parametrize("damage", DAMAGE.values(), ids=DAMAGE.keys())
 def test_a_damaged_table_file_fails_that_table_alone(tmp_path: Path, damage: Callable[[Path], None]) -> None:
-    engine = start_engine(tmp_path)
-    try:
-        _filled(engine, "good")
-        bad_id = _filled(engine, "damaged")
-    finally:
-        assert engine.stop() == 0  # a clean stop: the files are checkpointed, the WAL gone
+    bad_id = _good_and_damaged(tmp_path)
     damage(_table_file(tmp_path, bad_id))
 
     restarted = start_engine(tmp_path)
@@ -129,13 +139,7 @@ def test_a_damaged_file_put_back_serves_its_table_again(tmp_path: Path) -> None:
 
 
 def test_a_corrupt_page_inside_a_table_fails_the_reads_that_reach_it(tmp_path: Path) -> None:
-    engine = start_engine(tmp_path)
-    try:
-        _filled(engine, "good")
-        bad_id = _filled(engine, "damaged")
-    finally:
-        engine.stop()
-    path = _table_file(tmp_path, bad_id)
+    path = _table_file(tmp_path, _good_and_damaged(tmp_path))
     data = bytearray(path.read_bytes())
     assert len(data) > 8 * PAGE
     data[-3 * PAGE : -2 * PAGE] = b"\xab" * PAGE  # a page of items or log: found only when read
@@ -153,17 +157,13 @@ def test_a_corrupt_page_inside_a_table_fails_the_reads_that_reach_it(tmp_path: P
 
 
 def test_background_work_leaves_a_damaged_table_alone(tmp_path: Path) -> None:
-    engine = start_engine(tmp_path)
-    try:
-        _filled(engine, "good")
-        bad_id = _filled(engine, "damaged")
-        client = engine.client()
+    def ttl_and_pitr_on(client: Any) -> None:
         ttl = {"Enabled": True, "AttributeName": "ttl"}
         client.update_time_to_live(TableName="damaged", TimeToLiveSpecification=ttl)
         pitr = {"PointInTimeRecoveryEnabled": True}
         client.update_continuous_backups(TableName="damaged", PointInTimeRecoverySpecification=pitr)
-    finally:
-        engine.stop()
+
+    bad_id = _good_and_damaged(tmp_path, ttl_and_pitr_on)
     _garbage_header(_table_file(tmp_path, bad_id))
 
     restarted = start_engine(tmp_path, "--ttl-interval", "0.1")

@@ -376,9 +376,19 @@ def test_the_items_space_cannot_be_dropped(storage: SqliteStorage) -> None:
         write(storage, lambda txn: txn.drop_space("t1", ITEMS))
 
 
-def _crash_between_commits(store: SqliteStorage, both: Any) -> None:
-    """Run ``both`` (a write to t1 and t2) so that only t1 commits, then close the store as a crash
-    would leave it: t2's part is in redo.db alone."""
+def _crashed_between_commits(tmp_path: Path, second: Any = None) -> None:
+    """A write to t1 and t2 (``second`` is its t2 part) of which only t1 committed, and the store
+    closed as a crash would leave it: t2's part is in redo.db alone."""
+    store = SqliteStorage(tmp_path)
+    store.create_table("t1")
+    store.create_table("t2")
+
+    def both(txn):  # type: ignore[no-untyped-def]
+        txn.put_item("t1", b"a", b"1", record(1), 1, 1)
+        if second is None:
+            txn.put_item("t2", b"b", b"2", record(2), 1, 1)
+        else:
+            second(txn)
 
     def crash_after_first(batch, redo):  # type: ignore[no-untyped-def]
         store._write_redo(batch, redo)
@@ -397,15 +407,7 @@ def _crash_between_commits(store: SqliteStorage, both: Any) -> None:
 
 
 def test_recovery_of_a_multi_table_write_recounts_the_spaces_it_replays(tmp_path: Path) -> None:
-    store = SqliteStorage(tmp_path)
-    store.create_table("t1")
-    store.create_table("t2")
-
-    def both(txn):  # type: ignore[no-untyped-def]
-        txn.put_item("t1", b"a", b"1", record(1), 1, 1)
-        txn.put("t2", "index:g", b"e", b"123")
-
-    _crash_between_commits(store, both)
+    _crashed_between_commits(tmp_path, lambda txn: txn.put("t2", "index:g", b"e", b"123"))
     reopened = SqliteStorage(tmp_path)
     assert reopened.reader("t2").get(b"e", space="index:g") == b"123"
     stats = reopened.reader("t2").space_stats("index:g")
@@ -540,15 +542,7 @@ def test_a_table_file_that_cannot_be_opened_fails_its_table_alone(tmp_path: Path
 
 
 def test_a_multi_table_write_waits_for_a_table_file_that_cannot_be_opened(tmp_path: Path) -> None:
-    store = SqliteStorage(tmp_path)
-    store.create_table("t1")
-    store.create_table("t2")
-
-    def both(txn):  # type: ignore[no-untyped-def]
-        txn.put_item("t1", b"a", b"1", record(1), 1, 1)
-        txn.put_item("t2", b"b", b"2", record(2), 1, 1)
-
-    _crash_between_commits(store, both)
+    _crashed_between_commits(tmp_path)
     t2 = tmp_path / "tables" / "t2.db"
     t2.rename(tmp_path / "t2.aside")
     without = SqliteStorage(tmp_path)  # t2's part cannot be replayed now: kept for later
@@ -561,11 +555,7 @@ def test_a_multi_table_write_waits_for_a_table_file_that_cannot_be_opened(tmp_pa
 
 
 def test_dropping_a_table_whose_file_is_gone_forgets_what_recovery_kept_for_it(tmp_path: Path) -> None:
-    store = SqliteStorage(tmp_path)
-    store.create_table("t1")
-    store.create_table("t2")
-    _crash_between_commits(store, lambda txn: (txn.put_item("t1", b"a", b"1", record(1), 1, 1),
-                                               txn.put_item("t2", b"b", b"2", record(2), 1, 1)))  # fmt: skip
+    _crashed_between_commits(tmp_path)
     (tmp_path / "tables" / "t2.db").unlink()
     reopened = SqliteStorage(tmp_path)
     reopened.expect_tables(["t1", "t2"])

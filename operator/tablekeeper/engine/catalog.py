@@ -12,16 +12,14 @@ import sqlite3
 from pathlib import Path
 
 from tablekeeper.engine.storage.base import StorageError
-from tablekeeper.engine.storage.sqlite import opening
+from tablekeeper.engine.storage.sqlite import connect_state, opening
 from tablekeeper.engine.tables import TableDefinition
 
 
 class Catalog:
     def __init__(self, directory: Path) -> None:
         with opening(directory / "catalog.db"):
-            self._conn = sqlite3.connect(directory / "catalog.db", isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn = connect_state(directory / "catalog.db")
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS tables (name TEXT PRIMARY KEY, definition TEXT NOT NULL)"
             )

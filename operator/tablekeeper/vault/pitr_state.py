@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tablekeeper.engine.storage.base import StorageError, StoredRecord
-from tablekeeper.engine.storage.sqlite import opening
+from tablekeeper.engine.storage.sqlite import connect_state, opening
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pitr (
@@ -63,10 +63,7 @@ _FIELDS = [field.name for field in dataclasses.fields(TablePitr)]
 class PitrState:
     def __init__(self, directory: Path) -> None:
         with opening(directory / "pitr.db"):
-            self._conn = sqlite3.connect(directory / "pitr.db", isolation_level=None,
-                                         check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn = connect_state(directory / "pitr.db")
             self._conn.executescript(_SCHEMA)
             self._rows: dict[str, TablePitr] = {}
             for row in self._conn.execute(f"SELECT {', '.join(_FIELDS)} FROM pitr"):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from tablekeeper.engine.storage.base import StorageError
-from tablekeeper.engine.storage.sqlite import opening
+from tablekeeper.engine.storage.sqlite import connect_state, opening
 
 CREATING: Final = "CREATING"
 FAILED: Final = "FAILED"
@@ -76,10 +76,7 @@ class BackupRecords:
 
     def __init__(self, directory: Path) -> None:
         with opening(directory / "backups.db"):
-            self._conn = sqlite3.connect(directory / "backups.db", isolation_level=None,
-                                         check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn = connect_state(directory / "backups.db")
             self._conn.execute(_SCHEMA)
             self._pending: dict[str, PendingBackup] = {
                 row[0]: _record(row) for row in self._conn.execute("SELECT * FROM backups")

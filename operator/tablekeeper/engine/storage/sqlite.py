@@ -128,6 +128,15 @@ def opening(path: Path) -> Iterator[None]:
         raise StorageError(f"open {path}: {exc} (the engine cannot start without it)") from exc
 
 
+def connect_state(path: Path) -> sqlite3.Connection:
+    """One of the engine's own small databases (catalog, backup and PITR records): WAL, and every
+    change a synchronous, fsynced transaction."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    return conn
+
+
 def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")

@@ -757,6 +757,48 @@ def test_expression_and_legacy_parameters_cannot_be_mixed(  # type: ignore[no-un
         f"Non-expression parameters: {{{legacy}}} Expression parameters: {{{modern}}}")
 
 
+WITHOUT_CONDITIONS = "ConditionalOperator cannot be used without Filter or Expected"
+ONE_CONDITION = "ConditionalOperator can only be used when Filter or Expected has two or more elements"
+EQ_A = {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "a"}]}
+
+
+@pytest.mark.parametrize(
+    ("operation", "args", "message"),
+    [
+        ("put_item", {"Item": {"pk": S("k")}}, WITHOUT_CONDITIONS),
+        ("put_item", {"Item": {"pk": S("k")}, "Expected": {}}, WITHOUT_CONDITIONS),
+        ("put_item", {"Item": {"pk": S("k")}, "Expected": {"v": EQ_A}}, ONE_CONDITION),
+        ("delete_item", {"Key": {"pk": S("k")}}, WITHOUT_CONDITIONS),
+        ("delete_item", {"Key": {"pk": S("k")}, "Expected": {"v": EQ_A}}, ONE_CONDITION),
+        ("update_item", {"Key": {"pk": S("k")}}, WITHOUT_CONDITIONS),
+        ("update_item", {"Key": {"pk": S("k")}, "AttributeUpdates": {"a": {"Value": S("v")}}},
+         WITHOUT_CONDITIONS),
+        ("update_item", {"Key": {"pk": S("k")}, "Expected": {"v": EQ_A}}, ONE_CONDITION),
+    ],
+)
+def test_a_conditional_operator_needs_two_expected_conditions_to_join(  # type: ignore[no-untyped-def]
+    ddb, table, operation: str, args: Wire, message: str
+) -> None:
+    call = getattr(ddb, operation)
+    assert error_of(lambda: call(TableName=table, ConditionalOperator="AND", **args)) == invalid(message)
+
+
+@pytest.mark.parametrize(
+    ("args", "legacy"),
+    [
+        ({}, "ConditionalOperator"),
+        ({"Expected": {"v": EQ_A, "w": EQ_A}}, "Expected, ConditionalOperator"),
+    ],
+)
+def test_a_conditional_operator_counts_as_a_legacy_parameter(  # type: ignore[no-untyped-def]
+    ddb, table, args: Wire, legacy: str
+) -> None:
+    assert error_of(lambda: put(ddb, table, {"pk": S("k")}, ConditionalOperator="OR",
+                                ConditionExpression="attribute_exists(pk)", **args)) == invalid(
+        "Can not use both expression and non-expression parameters in the same request: "
+        f"Non-expression parameters: {{{legacy}}} Expression parameters: {{ConditionExpression}}")
+
+
 def test_unused_expression_attribute_name_is_rejected(ddb, table) -> None:  # type: ignore[no-untyped-def]
     assert error_of(lambda: ddb.update_item(
         TableName=table, Key=new_key(), UpdateExpression="SET a = :v",

@@ -51,7 +51,8 @@ TEMPLATES: list[tuple[str, dict[str, Any]]] = [
         "Expected": {"g": {"Exists": True, "Value": {"S": "x"}}}}),
     (DYNAMODB + "DeleteItem", {
         "TableName": "ranged", "Key": {"pk": {"S": "a"}, "sk": {"N": "3"}},
-        "Expected": {"g": {"AttributeValueList": [{"S": "x"}], "ComparisonOperator": "EQ"}},
+        "Expected": {"g": {"AttributeValueList": [{"S": "x"}], "ComparisonOperator": "EQ"},
+                     "t": {"ComparisonOperator": "NOT_NULL"}},
         "ConditionalOperator": "AND"}),
     (DYNAMODB + "Query", {
         "TableName": "ranged", "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
@@ -63,7 +64,8 @@ TEMPLATES: list[tuple[str, dict[str, Any]]] = [
     (DYNAMODB + "Query", {
         "TableName": "ranged", "IndexName": "byG", "ConditionalOperator": "OR", "AttributesToGet": ["pk"],
         "KeyConditions": {"g": {"AttributeValueList": [{"S": "x"}], "ComparisonOperator": "EQ"}},
-        "QueryFilter": {"sk": {"AttributeValueList": [{"N": "2"}], "ComparisonOperator": "GT"}}}),
+        "QueryFilter": {"sk": {"AttributeValueList": [{"N": "2"}], "ComparisonOperator": "GT"},
+                        "t": {"ComparisonOperator": "NULL"}}}),
     (DYNAMODB + "Scan", {
         "TableName": "ranged", "IndexName": "byL", "Segment": 1, "TotalSegments": 3, "Select": "COUNT",
         "ScanFilter": {"g": {"ComparisonOperator": "NOT_NULL"}}}),

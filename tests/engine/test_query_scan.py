@@ -1132,3 +1132,30 @@ def test_page_reading_stops_at_the_limit_without_reading_further() -> None:
     spec = ReadSpec("t", None, False, None, None, "Filter Expression", 3, False, None, None)
     page = read_page(rows(), schema, spec)
     assert (page.count, blobs_read, page.last_key) == (3, [0, 1, 2], {"pk": S("2")})
+
+
+WITHOUT_FILTER = "ConditionalOperator cannot be used without Filter or Expected"
+ONE_FILTER = "ConditionalOperator can only be used when Filter or Expected has two or more elements"
+EQ_ONE = {"ComparisonOperator": "EQ", "AttributeValueList": [{"N": "1"}]}
+
+
+@pytest.mark.parametrize(
+    ("operation", "args", "message"),
+    [
+        ("scan", {}, WITHOUT_FILTER),
+        ("scan", {"ScanFilter": {}}, WITHOUT_FILTER),
+        ("scan", {"AttributesToGet": ["sk"]}, WITHOUT_FILTER),
+        ("scan", {"ScanFilter": {"v": EQ_ONE}}, ONE_FILTER),
+        # Before the refusal of a Query without any key condition.
+        ("query", {}, WITHOUT_FILTER),
+        ("query", {"KeyConditions": {"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [S("p1")]}}},
+         WITHOUT_FILTER),
+        ("query", {"KeyConditions": {"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [S("p1")]}},
+                   "QueryFilter": {"v": EQ_ONE}}, ONE_FILTER),
+    ],
+)
+def test_a_conditional_operator_needs_two_filter_conditions_to_join(
+    raw: Client, numbers: str, operation: str, args: Wire, message: str
+) -> None:
+    call = getattr(raw, operation)
+    assert error_of(call, TableName=numbers, ConditionalOperator="OR", **args) == invalid(message)

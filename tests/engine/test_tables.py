@@ -474,6 +474,14 @@ def test_list_tables_limit_above_100_is_rejected(ddb: BaseClient) -> None:
     )
 
 
+def test_list_tables_start_name_must_look_like_a_table_name(raw_ddb: BaseClient) -> None:
+    assert failure(raw_ddb.list_tables, ExclusiveStartTableName="no spaces") == (
+        "ValidationException",
+        "1 validation error detected: Value 'no spaces' at 'exclusiveStartTableName' failed to "
+        "satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
+    )
+
+
 # --- DeleteTable ---------------------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ from .keys import parse_key_condition
 from .legacy import (
     attribute_updates_to_plan,
     attributes_to_get_to_projection,
+    check_conditional_operator,
     check_expression_mix,
     expected_to_condition,
     filter_to_condition,
@@ -59,6 +60,7 @@ __all__ = [
     "apply_update",
     "attribute_updates_to_plan",
     "attributes_to_get_to_projection",
+    "check_conditional_operator",
     "check_expression_mix",
     "decode_attribute_values",
     "evaluate",

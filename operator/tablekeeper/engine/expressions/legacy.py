@@ -308,6 +308,21 @@ def attributes_to_get_to_projection(names: list[str]) -> Projection:
     return Projection(tuple(Path((name,)) for name in names))
 
 
+def check_conditional_operator(request: Mapping[str, Any], conditions_param: str) -> None:
+    """DynamoDB's refusal of a ConditionalOperator with fewer than two conditions to join in
+    ``conditions_param`` (Expected, QueryFilter or ScanFilter); checked after the mixing rule."""
+    if request.get("ConditionalOperator") is None:
+        return
+    conditions = request.get(conditions_param)
+    count = len(conditions) if isinstance(conditions, dict) else 0
+    if count == 0:
+        raise ValidationException("ConditionalOperator cannot be used without Filter or Expected")
+    if count == 1:
+        raise ValidationException(
+            "ConditionalOperator can only be used when Filter or Expected has two or more elements"
+        )
+
+
 def check_expression_mix(
     request: Mapping[str, Any], expression_params: list[str], legacy_params: list[str]
 ) -> None:

@@ -198,7 +198,8 @@ def _parse_put_item_members(body: dict[str, Any]) -> PutItemRequest:
     on_failure = m.string("ReturnValuesOnConditionCheckFailure", enum=RETURN_ON_FAILURE)
     conditions = ConditionMembers.read(m)
     m.done()
-    ex.check_expression_mix(body, ["ConditionExpression"], ["Expected"])
+    ex.check_expression_mix(body, ["ConditionExpression"], ["Expected", "ConditionalOperator"])
+    ex.check_conditional_operator(body, "Expected")
     item = decode_item(item_wire)
     _check_old_only(return_values)
     size = check_item_size(item)
@@ -250,7 +251,8 @@ def parse_delete_item(body: dict[str, Any]) -> DeleteItemRequest:
     on_failure = m.string("ReturnValuesOnConditionCheckFailure", enum=RETURN_ON_FAILURE)
     conditions = ConditionMembers.read(m)
     m.done()
-    ex.check_expression_mix(body, ["ConditionExpression"], ["Expected"])
+    ex.check_expression_mix(body, ["ConditionExpression"], ["Expected", "ConditionalOperator"])
+    ex.check_conditional_operator(body, "Expected")
     key = decode_item(key_wire)
     _check_old_only(return_values)
     condition = _only_condition(conditions)
@@ -301,8 +303,10 @@ def parse_update_item(body: dict[str, Any]) -> UpdateItemRequest:
     conditions = ConditionMembers.read(m)
     m.done()
     ex.check_expression_mix(
-        body, ["UpdateExpression", "ConditionExpression"], ["AttributeUpdates", "Expected"]
+        body, ["UpdateExpression", "ConditionExpression"],
+        ["AttributeUpdates", "Expected", "ConditionalOperator"],
     )
+    ex.check_conditional_operator(body, "Expected")
     key = decode_item(key_wire)
     plan = None
     if attribute_updates is not None:

@@ -258,6 +258,7 @@ def parse_query(body: dict[str, Any]) -> QueryRequest:
         ["ProjectionExpression", "FilterExpression", "KeyConditionExpression"],
         ["AttributesToGet", "QueryFilter", "ConditionalOperator", "KeyConditions"],
     )
+    ex.check_conditional_operator(body, "QueryFilter")
     legacy_filter = _legacy_filter(members, "QueryFilter")
     legacy = _Legacy(_legacy_projection(members), legacy_filter)
     start_key = _decode_start_key(members.start_key_wire)
@@ -288,6 +289,7 @@ def parse_scan(body: dict[str, Any]) -> ScanRequest:
         ["ProjectionExpression", "FilterExpression"],
         ["AttributesToGet", "ScanFilter", "ConditionalOperator"],
     )
+    ex.check_conditional_operator(body, "ScanFilter")
     legacy_projection = _legacy_projection(members)
     legacy = _Legacy(legacy_projection, _legacy_filter(members, "ScanFilter"))
     start_key = _decode_start_key(members.start_key_wire)

@@ -28,7 +28,7 @@ from tablekeeper.engine.operations.index_specs import (
     parse_index_specs,
 )
 from tablekeeper.engine.operations.tags import check_tags
-from tablekeeper.engine.shapes import Members
+from tablekeeper.engine.shapes import TABLE_NAME_PATTERN, Members
 from tablekeeper.engine.storage.base import index_space
 from tablekeeper.engine.tables import (
     IndexDefinition,
@@ -346,7 +346,7 @@ class ListTablesRequest:
 
 def parse_list_tables(body: dict[str, Any]) -> ListTablesRequest:
     m = Members(body)
-    start = m.string("ExclusiveStartTableName", min_len=3, max_len=255)
+    start = m.string("ExclusiveStartTableName", min_len=3, max_len=255, pattern=TABLE_NAME_PATTERN)
     limit = m.integer("Limit", minimum=1, maximum=100)
     m.done()
     return ListTablesRequest(start, limit or 100)

@@ -195,6 +195,32 @@ def test_a_legacy_exists_that_is_not_a_boolean_is_a_serialization_error(wire: Wi
     assert _error(wire.send(DYNAMODB + "DeleteItem", request)) == (400, "SerializationException")
 
 
+def test_an_empty_expression_attribute_name_is_refused(wire: Wire) -> None:
+    request = {"TableName": "ranged", "Key": KEY, "ProjectionExpression": "#g",
+               "ExpressionAttributeNames": {"#g": ""}}  # fmt: skip
+    status, answer = wire.send(DYNAMODB + "GetItem", request)
+    assert (status, answer["message"]) == (
+        400, "ExpressionAttributeNames contains invalid value: Empty attribute name for key #g")
+
+
+UNUSED_VALUES = {"ExpressionAttributeValues": {":v": {"S": "x"}}}
+
+
+@pytest.mark.parametrize(
+    ("target", "request_body"),
+    [
+        ("GetItem", {"TableName": "ranged", "Key": KEY, **UNUSED_VALUES}),
+        ("BatchGetItem", {"RequestItems": {"ranged": {"Keys": [KEY], **UNUSED_VALUES}}}),
+        ("TransactGetItems",
+         {"TransactItems": [{"Get": {"TableName": "ranged", "Key": KEY, **UNUSED_VALUES}}]}),
+    ],
+)
+def test_a_read_ignores_expression_attribute_values_a_member_it_does_not_have(
+    wire: Wire, target: str, request_body: dict[str, Any]
+) -> None:
+    assert wire.send(DYNAMODB + target, request_body)[0] == 200
+
+
 def _nodes(node: Any, at: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     yield at
     if isinstance(node, dict):

@@ -23,7 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tablekeeper.engine.errors import IdempotentParameterMismatchException, TransactionInProgressException
-from tablekeeper.engine.operations.transactions import TOKEN_TTL_SECONDS, TokenStore
+from tablekeeper.engine.operations.transactions import TOKEN_TTL_SECONDS, TokenStore, request_fingerprint
 from tests.conftest import EngineProcess, create_table, unique_name
 
 Wire = dict[str, Any]
@@ -435,6 +435,14 @@ def test_repeated_token_with_a_different_request_is_a_mismatch(ddb, table) -> No
     code, _ = error_of(lambda: ddb.transact_write_items(
         TransactItems=[put(table, key())], ClientRequestToken=token))
     assert code == "IdempotentParameterMismatchException"
+
+
+def test_a_retry_matches_on_its_actions_alone() -> None:
+    body: Wire = {"TransactItems": [put("t1", {"pk": {"S": "a"}})], "ClientRequestToken": "tok"}
+    same = request_fingerprint(body)
+    # Members that shape the answer, and members DynamoDB's parser ignores, may differ.
+    assert request_fingerprint({**body, "ReturnConsumedCapacity": "TOTAL", "Unknown": [1]}) == same
+    assert request_fingerprint({**body, "TransactItems": [put("t1", {"pk": {"S": "b"}})]}) != same
 
 
 def test_token_of_a_cancelled_transaction_may_be_used_again(ddb, table) -> None:  # type: ignore[no-untyped-def]

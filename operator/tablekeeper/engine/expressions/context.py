@@ -30,6 +30,10 @@ def _check_names(names: Mapping[str, str] | None) -> None:
             raise ValidationException(
                 f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{key}"'
             )
+        if not name:
+            raise ValidationException(
+                f"ExpressionAttributeNames contains invalid value: Empty attribute name for key {key}"
+            )
 
 
 def _check_value_keys(values: Mapping[str, Any] | None) -> None:

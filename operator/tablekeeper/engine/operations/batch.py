@@ -37,7 +37,7 @@ from tablekeeper.engine.operations.common import (
     RETURN_CONSUMED,
     RETURN_METRICS,
     check_item_size,
-    expression_context,
+    projection_context,
     read_existing,
     table_for_items,
     write_item,
@@ -155,7 +155,7 @@ def _table_gets_shape(m: Members, name: str, wire: Any) -> dict[str, Any]:
 def _table_gets(name: str, wire: dict[str, Any]) -> TableGets:
     """Decode one table's keys and parse its projection."""
     ex.check_expression_mix(wire, ["ProjectionExpression"], ["AttributesToGet"])
-    ctx = expression_context(Members(wire))
+    ctx = projection_context(Members(wire))
     text = wire.get("ProjectionExpression")
     projection = None
     if text is not None:

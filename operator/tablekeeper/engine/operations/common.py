@@ -42,6 +42,14 @@ def expression_context(m: Members) -> ExpressionContext:
     )
 
 
+def projection_context(m: Members) -> ExpressionContext:
+    """The placeholders of a read that has only a ProjectionExpression (BatchGetItem's and
+    TransactGetItems' gets; GetItem reads its names itself): names alone. Those reads have no
+    ExpressionAttributeValues member, so one sent anyway is ignored, as DynamoDB's parser ignores
+    members it does not know."""
+    return ExpressionContext.from_wire(m.mapping("ExpressionAttributeNames"), None)
+
+
 def table_for_items(engine: Engine, name: str) -> TableDefinition:
     table = engine.find_table(name)
     # A table being restored (CREATING) is not there yet for reads and writes, as in DynamoDB.

@@ -62,6 +62,7 @@ from tablekeeper.engine.operations.common import (
     Existing,
     check_item_size,
     expression_context,
+    projection_context,
     read_existing,
     table_for_items,
     write_item,
@@ -81,8 +82,9 @@ CHECK_FAILED = "The conditional request failed"
 _UPDATE_TOO_LARGE = "Item size to update has exceeded the maximum allowed size"
 _NO_REASON: dict[str, Any] = {"Code": "None"}
 _WRITE_KINDS = ("ConditionCheck", "Put", "Delete", "Update")
-# Members that only shape the response: a retry may change them and still match.
-_NOT_FINGERPRINTED = ("ClientRequestToken", "ReturnConsumedCapacity", "ReturnItemCollectionMetrics")
+# What a retry with the same token must repeat: the actions. The members that only shape the
+# response may change, and members DynamoDB does not know are ignored, as its parser ignores them.
+_FINGERPRINTED = ("TransactItems",)
 
 
 def _validation_reason(message: str | None) -> dict[str, Any]:
@@ -210,7 +212,7 @@ def expired_tokens(reader: Reader, now: float, limit: int) -> list[bytes]:
 
 def request_fingerprint(body: dict[str, Any]) -> bytes:
     """What must match for a retry with the same token to be "the same request"."""
-    essential = {member: value for member, value in body.items() if member not in _NOT_FINGERPRINTED}
+    essential = {member: body[member] for member in _FINGERPRINTED if member in body}
     return hashlib.sha256(orjson.dumps(essential, option=orjson.OPT_SORT_KEYS)).digest()
 
 
@@ -525,7 +527,7 @@ def _get_action_shape(m: Members, index: int, wire: Any) -> dict[str, Any]:
 def _get_action(wire: dict[str, Any]) -> GetAction:
     key = decode_item(wire["Key"])
     ex.check_expression_mix(wire, ["ProjectionExpression"], [])
-    ctx = expression_context(Members(wire))
+    ctx = projection_context(Members(wire))
     text = wire.get("ProjectionExpression")
     projection = ex.parse_projection(text, ctx) if text is not None else None
     ctx.check_unused()

@@ -108,3 +108,13 @@ def test_attributes_to_get_refuses_duplicates():
     assert caught.value.message == (
         "One or more parameter values were invalid: Duplicate value in attribute name: a"
     )
+
+
+@pytest.mark.parametrize("index", ["2147483648", "99999999999", "00000000001"])
+def test_a_list_index_past_32_bits_is_refused(index: str) -> None:
+    assert _error(f"letters[{index}]") == (
+        PREFIX + f"List index is not within the allowable range; index: [{index}]")
+
+
+def test_the_largest_list_index_is_accepted() -> None:
+    assert _project("letters[2147483647]") == {}

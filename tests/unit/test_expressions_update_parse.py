@@ -254,3 +254,8 @@ def test_constant_operands_of_the_wrong_type_are_refused(text, function, shown):
         PREFIX + "Incorrect operand type for operator or function; "
         f"operator or function: {function}, operand type: {shown}"
     )
+
+
+def test_a_list_index_past_32_bits_is_refused_in_an_update() -> None:
+    assert _error("SET l[4294967295] = :n") == (
+        PREFIX + "List index is not within the allowable range; index: [4294967295]")

@@ -61,6 +61,7 @@ T = TypeVar("T")
 
 CONDITION_KEYWORDS: Final = frozenset({"AND", "OR", "NOT", "BETWEEN", "IN"})
 UPDATE_CLAUSES: Final = ("SET", "REMOVE", "ADD", "DELETE")
+MAX_LIST_INDEX: Final = 2**31 - 1  # DynamoDB's: a path's list index is a 32-bit integer
 
 
 class _SyntaxFailure(Exception):
@@ -185,6 +186,11 @@ class _Parser:
                     self.pos -= 1
                     self.fail()
                 self.expect_punct("]")
+                if len(token.text) > 10 or int(token.text) > MAX_LIST_INDEX:
+                    raise ValidationException(
+                        f"Invalid {self.kind}: List index is not within the allowable range; "
+                        f"index: [{token.text}]"
+                    )
                 elements.append(int(token.text))
             else:
                 return Path(tuple(elements))

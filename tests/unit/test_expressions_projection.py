@@ -118,3 +118,14 @@ def test_a_list_index_past_32_bits_is_refused(index: str) -> None:
 
 def test_the_largest_list_index_is_accepted() -> None:
     assert _project("letters[2147483647]") == {}
+
+
+def test_an_expression_over_4_kb_is_refused_with_its_size() -> None:
+    text = ", ".join(["letters"] * 600)  # 5,398 bytes
+    assert _error(text) == (
+        PREFIX + f"Expression size has exceeded the maximum allowed size; expression size: {len(text)}")
+
+
+def test_an_expression_of_exactly_4_kb_is_parsed() -> None:
+    text = "a" + "b" * 4095
+    assert _project(text) == {}

@@ -62,6 +62,7 @@ T = TypeVar("T")
 CONDITION_KEYWORDS: Final = frozenset({"AND", "OR", "NOT", "BETWEEN", "IN"})
 UPDATE_CLAUSES: Final = ("SET", "REMOVE", "ADD", "DELETE")
 MAX_LIST_INDEX: Final = 2**31 - 1  # DynamoDB's: a path's list index is a 32-bit integer
+MAX_EXPRESSION_BYTES: Final = 4096  # DynamoDB's limit on any one expression string
 
 
 class _SyntaxFailure(Exception):
@@ -97,6 +98,12 @@ class _Parser:
     ) -> None:
         self.kind = kind
         self.ctx = ctx
+        size = len(text.encode("utf-8"))
+        if size > MAX_EXPRESSION_BYTES:  # before any work on it
+            raise ValidationException(
+                f"Invalid {kind}: Expression size has exceeded the maximum allowed size; "
+                f"expression size: {size}"
+            )
         self.tokens = tokenize(text)
         self.significant = [token for token in self.tokens if token.kind != WS]
         self.closing = _closing_parens(self.significant)

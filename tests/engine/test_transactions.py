@@ -442,6 +442,8 @@ def test_a_retry_matches_on_its_actions_alone() -> None:
     same = request_fingerprint(body)
     # Members that shape the answer, and members DynamoDB's parser ignores, may differ.
     assert request_fingerprint({**body, "ReturnConsumedCapacity": "TOTAL", "Unknown": [1]}) == same
+    extra = {"TransactItems": [put("t1", {"pk": {"S": "a"}}, Unknown=True)], "ClientRequestToken": "tok"}
+    assert request_fingerprint(extra) == same
     assert request_fingerprint({**body, "TransactItems": [put("t1", {"pk": {"S": "b"}})]}) != same
 
 

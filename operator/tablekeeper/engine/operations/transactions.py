@@ -82,9 +82,14 @@ CHECK_FAILED = "The conditional request failed"
 _UPDATE_TOO_LARGE = "Item size to update has exceeded the maximum allowed size"
 _NO_REASON: dict[str, Any] = {"Code": "None"}
 _WRITE_KINDS = ("ConditionCheck", "Put", "Delete", "Update")
-# What a retry with the same token must repeat: the actions. The members that only shape the
-# response may change, and members DynamoDB does not know are ignored, as its parser ignores them.
-_FINGERPRINTED = ("TransactItems",)
+# What a retry with the same token must repeat: the actions, member by member. The members that
+# only shape the response may change, and members DynamoDB does not know are ignored, as its
+# parser ignores them.
+_ACTION_MEMBERS: dict[str, tuple[str, ...]] = {
+    kind: ("TableName", "Item" if kind == "Put" else "Key", "UpdateExpression", "ConditionExpression",
+           "ExpressionAttributeNames", "ExpressionAttributeValues", "ReturnValuesOnConditionCheckFailure")
+    for kind in ("ConditionCheck", "Put", "Delete", "Update")
+}  # fmt: skip
 
 
 def _validation_reason(message: str | None) -> dict[str, Any]:
@@ -212,8 +217,12 @@ def expired_tokens(reader: Reader, now: float, limit: int) -> list[bytes]:
 
 def request_fingerprint(body: dict[str, Any]) -> bytes:
     """What must match for a retry with the same token to be "the same request"."""
-    essential = {member: body[member] for member in _FINGERPRINTED if member in body}
-    return hashlib.sha256(orjson.dumps(essential, option=orjson.OPT_SORT_KEYS)).digest()
+    actions = [
+        {kind: {name: value for name, value in action[kind].items() if name in members}
+         for kind, members in _ACTION_MEMBERS.items() if isinstance(action.get(kind), dict)}
+        for action in body.get("TransactItems") or () if isinstance(action, dict)
+    ]  # fmt: skip
+    return hashlib.sha256(orjson.dumps(actions, option=orjson.OPT_SORT_KEYS)).digest()
 
 
 # --- TransactWriteItems: parse ---------------------------------------------------------

@@ -88,7 +88,7 @@ _WRITE_KINDS = ("ConditionCheck", "Put", "Delete", "Update")
 _ACTION_MEMBERS: dict[str, tuple[str, ...]] = {
     kind: ("TableName", "Item" if kind == "Put" else "Key", "UpdateExpression", "ConditionExpression",
            "ExpressionAttributeNames", "ExpressionAttributeValues", "ReturnValuesOnConditionCheckFailure")
-    for kind in ("ConditionCheck", "Put", "Delete", "Update")
+    for kind in _WRITE_KINDS
 }  # fmt: skip
 
 

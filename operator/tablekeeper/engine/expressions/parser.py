@@ -61,6 +61,9 @@ T = TypeVar("T")
 
 CONDITION_KEYWORDS: Final = frozenset({"AND", "OR", "NOT", "BETWEEN", "IN"})
 UPDATE_CLAUSES: Final = ("SET", "REMOVE", "ADD", "DELETE")
+# DynamoDB's lexer has these as keywords in every kind of expression: one of them where a name
+# belongs is a syntax error (not a reserved word), in a projection as in an update.
+KEYWORDS: Final = CONDITION_KEYWORDS | frozenset(UPDATE_CLAUSES)
 MAX_LIST_INDEX: Final = 2**31 - 1  # DynamoDB's: a path's list index is a 32-bit integer
 MAX_EXPRESSION_BYTES: Final = 4096  # DynamoDB's limit on any one expression string
 
@@ -88,7 +91,7 @@ def _closing_parens(tokens: Sequence[Token]) -> dict[int, int]:
 class _Parser:
     """Token cursor, backtracking, and the rules every grammar shares."""
 
-    keywords: frozenset[str] = frozenset()
+    keywords: frozenset[str] = KEYWORDS
     name_category = "name"
     value_category = "value"
     flags_redundant_parens = False
@@ -280,7 +283,6 @@ class _Parser:
 
 
 class _ConditionParser(_Parser):
-    keywords = CONDITION_KEYWORDS
     name_category = "placeholder"
     value_category = "placeholder"
     flags_redundant_parens = True
@@ -338,7 +340,6 @@ class _ConditionParser(_Parser):
 
 
 class _UpdateParser(_Parser):
-    keywords = frozenset(UPDATE_CLAUSES)
 
     def update(self) -> UpdatePlan:
         actions: list[Action] = []

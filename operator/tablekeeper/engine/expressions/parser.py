@@ -66,6 +66,7 @@ UPDATE_CLAUSES: Final = ("SET", "REMOVE", "ADD", "DELETE")
 KEYWORDS: Final = CONDITION_KEYWORDS | frozenset(UPDATE_CLAUSES)
 MAX_LIST_INDEX: Final = 2**31 - 1  # DynamoDB's: a path's list index is a 32-bit integer
 MAX_EXPRESSION_BYTES: Final = 4096  # DynamoDB's limit on any one expression string
+MAX_PATH_DEPTH: Final = 32  # names and list indexes in one document path
 
 
 class _SyntaxFailure(Exception):
@@ -203,6 +204,9 @@ class _Parser:
                     )
                 elements.append(int(token.text))
             else:
+                if len(elements) > MAX_PATH_DEPTH:
+                    self.diag.add("nesting", "The document path has too many nesting levels; "
+                                             f"nesting levels: {len(elements)}")  # fmt: skip
                 return Path(tuple(elements))
 
     def path_name(self) -> str:

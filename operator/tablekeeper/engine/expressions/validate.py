@@ -43,6 +43,7 @@ CONDITION_RANKING: Final = (
     "misused_function",
     "reserved",
     "placeholder",
+    "nesting",
     "operand",
     "distinct",
     "function",
@@ -54,12 +55,13 @@ UPDATE_RANKING: Final = (
     "section",
     "name",
     "value",
+    "nesting",
     "overlap",
     "conflict",
     "operand",
     "function",
 )
-PROJECTION_RANKING: Final = ("reserved", "name", "overlap", "conflict")
+PROJECTION_RANKING: Final = ("reserved", "name", "nesting", "overlap", "conflict")
 
 # Boolean functions: what a call may be when it stands where a condition belongs.
 _CONDITION_NODES: Final = (AttributeExists, AttributeNotExists, AttributeType, BeginsWith, Contains)

@@ -1,4 +1,4 @@
-"""DynamoDB's expression keywords are keywords in every kind of expression.
+"""What every kind of expression shares: its keywords, and how deep a document path may go.
 
 AND, OR, NOT, BETWEEN, IN, SET, REMOVE, ADD and DELETE are tokens of the
 one expression lexer: written where a name belongs, in a projection, a
@@ -74,3 +74,15 @@ def test_a_keyword_as_a_name_in_an_update_is_a_syntax_error(text: str, message: 
 def test_a_reserved_word_that_is_no_keyword_stays_a_reserved_word() -> None:
     assert _error(_projection, "name") == (
         "Invalid ProjectionExpression: Attribute name is a reserved keyword; reserved keyword: name")
+
+
+def test_a_document_path_of_33_levels_is_refused_in_every_kind() -> None:
+    deep = ".".join(["m"] * 33)
+    levels = "The document path has too many nesting levels; nesting levels: 33"
+    assert _error(_projection, deep) == f"Invalid ProjectionExpression: {levels}"
+    assert _error(_projection, "l" + "[0]" * 32) == f"Invalid ProjectionExpression: {levels}"
+    assert _error(_condition, f"{deep} = :v") == f"Invalid ConditionExpression: {levels}"
+    assert _error(_update, f"SET {deep} = :v") == f"Invalid UpdateExpression: {levels}"
+    _projection(".".join(["m"] * 32))  # 32 levels are fine
+    # An undefined name outranks it, as a reserved word does.
+    assert "not defined" in _error(_projection, f"{deep}, #u")

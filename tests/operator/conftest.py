@@ -299,8 +299,25 @@ class OperatorHarness:
         seen = "" if last is None else f"; last seen: {last()}"
         engines = "".join(f"engine {table}:\n{''.join(list(engine.recent)[-40:])}"
                           for table, engine in self.engines.items())  # fmt: skip
-        pytest.fail(f"waited {timeout:.0f}s for {what}{seen}\n{engines}"
-                    f"operator log:\n{self.log.read_text()[-8000:]}")  # fmt: skip
+        # The timers' routine lines would push what happened out of the tail.
+        log = "".join(line for line in self.log.read_text().splitlines(keepends=True)
+                      if not ("Timer '" in line and "' succeeded." in line))  # fmt: skip
+        pytest.fail(f"waited {timeout:.0f}s for {what}{seen}\nobjects:\n{await self.statuses()}{engines}"
+                    f"operator log:\n{log[-8000:]}")  # fmt: skip
+
+    async def statuses(self) -> str:
+        """Every tablekeeper object's phase and conditions, one line each: what a failure shows."""
+        lines = []
+        for plural in (*OPERATOR_PLURALS, "restores", "backupplans"):
+            listed = await self.request("GET", resource_path(plural)) or {}
+            for obj in listed.get("items") or ():
+                status = obj.get("status") or {}
+                held = [f"{c.get('type')}={c.get('status')}({c.get('reason')}: {c.get('message')})"
+                        for c in status.get("conditions") or ()
+                        if c.get("type") in ("Ready", "Degraded")]  # fmt: skip
+                name = (obj.get("metadata") or {}).get("name")
+                lines.append(f"  {plural}/{name}: phase {status.get('phase')}; {'; '.join(held)}\n")
+        return "".join(lines)
 
     async def wait_for_status(self, plural: str, name: str, **wanted: Any) -> dict[str, Any]:
         """Wait until the object's status has ``wanted``: status fields, or condition types

@@ -244,7 +244,11 @@ class EngineClient:
         if description is None:
             return None
         with self._translated("describe table"):
-            ttl = self._client.describe_time_to_live(TableName=self.table_name)["TimeToLiveDescription"]
+            ttl = None
+            # DynamoDB refuses DescribeTimeToLive while the table is CREATING (a restore filling it) or
+            # DELETING; a busy table's TTL is not compared anyway.
+            if description.get("TableStatus") not in ("CREATING", "DELETING"):
+                ttl = self._client.describe_time_to_live(TableName=self.table_name)["TimeToLiveDescription"]
             tags = self._tags(description["TableArn"])
         return EngineTable.from_wire(description, ttl, tags)
 

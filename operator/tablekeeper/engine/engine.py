@@ -58,12 +58,12 @@ class Engine:
         self._lock = _lock_data_dir(config.data_dir)
         self.catalog = Catalog(config.data_dir)
         self.storage = SqliteStorage(config.data_dir, config.durability, measure=measure_entry)
-        self._remove_orphans()
+        self._match_files_to_catalog()
         # name -> (table id -> the lowest log sequence number it still needs, or None)
         self._log_holds: dict[str, Callable[[str], int | None]] = {}
         self._delete_hooks: list[Callable[[TableDefinition], Awaitable[None]]] = []
 
-    def _remove_orphans(self) -> None:
+    def _match_files_to_catalog(self) -> None:
         """Drop table files whose catalog entry is gone (a crash during DeleteTable); a table whose
         file is gone (removed from outside) fails its requests, never passes for an empty one."""
         known = {table.table_id for table in self.catalog.all()}

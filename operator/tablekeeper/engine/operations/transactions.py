@@ -215,13 +215,11 @@ def expired_tokens(reader: Reader, now: float, limit: int) -> list[bytes]:
     return expired
 
 
-def request_fingerprint(body: dict[str, Any]) -> bytes:
-    """What must match for a retry with the same token to be "the same request"."""
-    actions = [
-        {kind: {name: value for name, value in action[kind].items() if name in members}
-         for kind, members in _ACTION_MEMBERS.items() if isinstance(action.get(kind), dict)}
-        for action in body.get("TransactItems") or () if isinstance(action, dict)
-    ]  # fmt: skip
+def request_fingerprint(shapes: Iterable[tuple[str, dict[str, Any]]]) -> bytes:
+    """What must match for a retry with the same token to be "the same request": its actions
+    (``_write_action_shape``'s kinds and members), each member its kind has."""
+    actions = [{kind: {name: value for name, value in wire.items() if name in _ACTION_MEMBERS[kind]}}
+               for kind, wire in shapes]  # fmt: skip
     return hashlib.sha256(orjson.dumps(actions, option=orjson.OPT_SORT_KEYS)).digest()
 
 
@@ -312,7 +310,7 @@ def parse_transact_write_items(body: dict[str, Any]) -> TransactWriteItemsReques
     actions = tuple(_write_action(kind, wire) for kind, wire in shapes)
     if _request_bytes(actions) > MAX_TRANSACTION_BYTES:
         raise ValidationException(TOO_LARGE)
-    fingerprint = request_fingerprint(body) if token is not None else b""
+    fingerprint = request_fingerprint(shapes) if token is not None else b""
     return TransactWriteItemsRequest(actions, token, fingerprint, consumed, metrics)
 
 

@@ -46,7 +46,8 @@ async def call(engine: Engine, operation: str, body: dict[str, Any]) -> dict[str
 
 
 async def make_source(engine: Engine, count: int = 0) -> TableDefinition:
-    """A table with an LSI (on ``placed``) and a sparse GSI (on ``city``), with ``count`` items."""
+    """A table with an LSI (on ``placed``) and two sparse GSIs (on ``city``, one projecting ALL),
+    with ``count`` items."""
     await call(engine, "CreateTable", {
         "TableName": SOURCE,
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
@@ -60,7 +61,10 @@ async def make_source(engine: Engine, count: int = 0) -> TableDefinition:
         "GlobalSecondaryIndexes": [{"IndexName": "by-city",
                                     "Projection": {"ProjectionType": "INCLUDE",
                                                    "NonKeyAttributes": ["note"]},
-                                    "KeySchema": [{"AttributeName": "city", "KeyType": "HASH"}]}],
+                                    "KeySchema": [{"AttributeName": "city", "KeyType": "HASH"}]},
+                                   {"IndexName": "by-city-all", "Projection": {"ProjectionType": "ALL"},
+                                    "KeySchema": [{"AttributeName": "city", "KeyType": "HASH"},
+                                                  {"AttributeName": "sk", "KeyType": "RANGE"}]}],
         "BillingMode": "PAY_PER_REQUEST",
     })
     for i in range(count):
@@ -189,7 +193,7 @@ def test_a_load_counts_every_item_and_each_index_its_own_entries(engine: Engine)
         _, target = await restored(engine, 60)
         assert engine.reader(target).stats().item_count == 60
         assert {name: stats.entries for name, stats in index_stats(engine, target).items()} == {
-            "by-placed": 30, "by-city": 20,
+            "by-placed": 30, "by-city": 20, "by-city-all": 20,
         }
 
     run(scenario)

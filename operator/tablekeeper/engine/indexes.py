@@ -12,9 +12,10 @@ them is simply not in the index).  The entry is stored
   (``keys.KeySchema``: partition prefix, then sort key) followed by the
   item's stored key, so that the entries of one index partition sort by the
   index sort key, and entries of items sharing an index key stay distinct;
-* as the projected item, serialized as items are (``engine.dump_item``), so
-  that reads splice it unchanged: ALL is the item, KEYS_ONLY the index and
-  table keys, INCLUDE those plus the listed attributes.
+* as a reference to the item (``references``: the size of what the index
+  holds of it, and the length of its key), which reads resolve in the same
+  snapshot and cut to the projection: the whole item for ALL, the index and
+  table keys for KEYS_ONLY, those plus the listed attributes for INCLUDE.
 
 Writes keep ACTIVE, UPDATING and CREATING indexes (a CREATING index is being
 backfilled: ``index_builds``); a DELETING index is no longer kept.
@@ -23,19 +24,19 @@ backfilled: ``index_builds``); a DELETING index is no longer kept.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
 
 from tablekeeper.engine.capacity import write_units
-from tablekeeper.engine.engine import dump_item
 from tablekeeper.engine.errors import ValidationException
-from tablekeeper.engine.sizes import remember_size, stored_item_size
-from tablekeeper.engine.storage.base import ITEMS, Reader, index_space
+from tablekeeper.engine.references import is_reference, reference, referenced_key, referenced_size
+from tablekeeper.engine.sizes import stored_item_size
+from tablekeeper.engine.storage.base import ITEMS, Reader, StorageError, index_space
 from tablekeeper.engine.tables import IndexDefinition, TableDefinition
-from tablekeeper.engine.values import Item, encode_item, item_size, items_equal, type_of
+from tablekeeper.engine.values import Item, encode_item, item_size, items_equal, load_item, type_of
 
 # (space, entry key, entry value or None to delete)
 Change = tuple[str, bytes, bytes | None]
@@ -84,24 +85,11 @@ def _projected(item: Item, names: frozenset[str] | None) -> Item:
     return item if names is None else {name: value for name, value in item.items() if name in names}
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """An item's stored form and its size, as the writer already has them."""
-
-    blob: bytes
-    size: int
-
-
-def _entry(index: IndexDefinition, entry: Item, item: Stored | None) -> bytes:
-    """The stored entry; an ALL entry is the item's own stored form, already built.
-
-    Its size goes to ``sizes.remember_size``, so that the storage's measure of
-    the entry (``sizes.measure_entry``) need not parse it back.
-    """
-    if item is not None and index.projection.type == "ALL":
-        return remember_size(item.blob, item.size)
-    blob = dump_item(entry)
-    return remember_size(blob, item_size(entry))
+def _entry_size(item: Item, names: frozenset[str] | None, known: int | None) -> int:
+    """The DynamoDB size of what the index holds of ``item`` (``known``: the whole item's size)."""
+    if names is None:
+        return item_size(item) if known is None else known
+    return item_size(_projected(item, names))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +120,8 @@ def _kept_indexes(table: TableDefinition) -> tuple[_Kept, ...]:
 
 
 def _changes_of(
-    kept: _Kept, key: bytes, old: Item | None, new: Item | None, stored: Stored | None,
-    check: bool,
+    kept: _Kept, key: bytes, old: Item | None, new: Item | None, check: bool,
+    old_size: int | None, new_size: int | None,
 ) -> list[Change]:
     space, index, names = kept.space, kept.index, kept.names
     if new is not None and check:
@@ -143,24 +131,24 @@ def _changes_of(
     if new_key is None:
         return [] if old_key is None else [(space, old_key, None)]
     assert new is not None
-    entry = _projected(new, names)
+    size = _entry_size(new, names, new_size)
     if old_key == new_key:
         assert old is not None
-        if names is not None and items_equal(_projected(old, names), entry):
-            return []  # nothing the index holds changed
-        return [(space, new_key, _entry(index, entry, stored))]
+        if _entry_size(old, names, old_size) == size:
+            return []  # the reference would be the same: reads see the item as it is now
+        return [(space, new_key, reference(size, key))]
     changes: list[Change] = [] if old_key is None else [(space, old_key, None)]
-    changes.append((space, new_key, _entry(index, entry, stored)))
+    changes.append((space, new_key, reference(size, key)))
     return changes
 
 
 def index_changes(
-    table: TableDefinition, key: bytes, old: Item | None, new: Item | None,
-    stored: Stored | None = None, *, checked: bool = False,
+    table: TableDefinition, key: bytes, old: Item | None, new: Item | None, *,
+    checked: bool = False, old_size: int | None = None, new_size: int | None = None,
 ) -> Iterable[Change]:
     """Index entries to delete and put when ``old`` becomes ``new``.
 
-    ``stored`` is ``new`` as the writer stores it, when it has it at hand.
+    ``old_size`` and ``new_size`` are the items' sizes, when the writer has them at hand.
     Raises DynamoDB's ValidationException when ``new`` has an index key
     attribute of the wrong type or an empty one (``check_index_keys``): the
     write fails whole. ``checked`` says the caller has checked that already.
@@ -169,7 +157,7 @@ def index_changes(
         return ()
     changes: list[Change] = []
     for kept in _kept_indexes(table):
-        changes.extend(_changes_of(kept, key, old, new, stored, not checked))
+        changes.extend(_changes_of(kept, key, old, new, not checked, old_size, new_size))
     return changes
 
 
@@ -180,7 +168,34 @@ def backfill_changes(
     found = entry_key(index, key, item)
     if found is None:
         return ()
-    return ((index_space(index.name), found, dump_item(project(index, table, item))),)
+    return ((index_space(index.name), found, reference(item_size(project(index, table, item)), key)),)
+
+
+def entry_items(
+    reader: Reader, table: TableDefinition, index: IndexDefinition, rows: Iterable[tuple[bytes, bytes]]
+) -> Iterator[tuple[bytes, bytes]]:
+    """An index read's rows, each entry replaced by what the index holds of its item now.
+
+    That is the item for ALL, and for KEYS_ONLY and INCLUDE the item cut to the
+    projected attributes, read from the table in the reader's snapshot.  An
+    entry written before references (a copy of the projected item) is resolved
+    as well, through the table key it holds, so that a copy never stands in for
+    an item it may no longer match.
+    """
+    table_schema = table.key_schema
+    names = projected_names(index, table)
+    for key, value in rows:
+        if is_reference(value):
+            item_key = referenced_key(key, value)
+        else:
+            copy = orjson.loads(value)
+            item_key = table_schema.encode(load_item({name: copy[name] for name in table_schema.names}))
+        blob = reader.get(item_key)
+        if blob is None:  # an entry and its item change together: the store is damaged
+            raise StorageError(f"read index {index.name} of table {table.name}: an entry without its item")
+        if names is not None:
+            blob = orjson.dumps({n: v for n, v in orjson.loads(blob).items() if n in names})
+        yield key, blob
 
 
 def check_index_keys(table: TableDefinition, item: Item) -> None:
@@ -240,7 +255,7 @@ def collection_size(reader: Reader, table: TableDefinition, item_key: Item) -> i
     size = 0
     for space in spaces:
         for _key, blob in reader.range(prefix, end, space=space):
-            size += stored_item_size(orjson.loads(blob))
+            size += referenced_size(blob) if is_reference(blob) else stored_item_size(orjson.loads(blob))
     return size
 
 

@@ -16,7 +16,7 @@ import orjson
 from tablekeeper.engine.engine import Engine, dump_item, parse_stored
 from tablekeeper.engine.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
 from tablekeeper.engine.expressions import ExpressionContext
-from tablekeeper.engine.indexes import Stored, index_changes
+from tablekeeper.engine.indexes import index_changes
 from tablekeeper.engine.shapes import Members
 from tablekeeper.engine.storage.base import LogRecord, WriteTxn
 from tablekeeper.engine.tables import TableDefinition
@@ -108,17 +108,18 @@ def write_item(
     record for it). ``index_keys_checked``: the caller has already run
     ``indexes.check_index_keys`` on ``new`` against this ``table``.
     """
+    old_size = old.size
     if new is None:
         if old.item is None:
             return False
         blob, size = None, 0
-        size_delta, count_delta = -old.size, -1
+        size_delta, count_delta = -old_size, -1
     else:
         if old.item is not None and items_equal(old.item, new):
             return False
         blob = dump_item(new)
         size = item_size(new) if new_size is None else new_size
-        size_delta = size - old.size
+        size_delta = size - old_size
         count_delta = 0 if old.item is not None else 1
     record = LogRecord(
         timestamp_ms=engine.now_ms(),
@@ -129,8 +130,8 @@ def write_item(
     )
     txn.put_item(table.table_id, key, blob, record, count_delta, size_delta)
     derived = (
-        *index_changes(table, key, old.item, new, Stored(blob, size) if blob else None,
-                       checked=index_keys_checked),
+        *index_changes(table, key, old.item, new, checked=index_keys_checked,
+                       old_size=old_size, new_size=size),
         *ttl_changes(table, key, old.item, new),
     )
     for space, entry_key, entry in derived:

@@ -37,6 +37,7 @@ from tablekeeper.engine import expressions as ex
 from tablekeeper.engine.capacity import Consumed, read_units
 from tablekeeper.engine.engine import Engine
 from tablekeeper.engine.errors import ValidationException
+from tablekeeper.engine.indexes import entry_items
 from tablekeeper.engine.keys import KeySchema, encode_scalar, segment_bounds
 from tablekeeper.engine.operations.base import Operation
 from tablekeeper.engine.operations.common import RETURN_CONSUMED, table_for_items
@@ -596,7 +597,8 @@ def _read(engine: Engine, target: Target, keys: KeyRange, forward: bool, spec: R
             return reader.get(table_schema.encode(key))
 
     with _closing(rows):
-        return read_page(rows, target.schema, spec, names=target.key_names, fetch=fetch)
+        items = rows if target.index is None else entry_items(reader, target.table, target.index, rows)
+        return read_page(items, target.schema, spec, names=target.key_names, fetch=fetch)
 
 
 @dataclass

@@ -3,8 +3,8 @@
 ``index_changes`` works from per-table plans and checks key types inline; for
 any old and new item it must refuse exactly what ``check_index_keys`` refuses,
 with the same error, and otherwise give the entries ``entry_key`` and
-``project`` describe: a reference holding the projected item's size,
-rewritten only when that size changes.
+``project`` describe (an ALL index a reference to the item, rewritten only
+when the item's size changes).
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tablekeeper.engine.engine import dump_item
 from tablekeeper.engine.errors import DynamoDBError
 from tablekeeper.engine.indexes import check_index_keys, entry_key, index_changes, project
 from tablekeeper.engine.keys import KeyAttribute, KeySchema
 from tablekeeper.engine.references import reference
 from tablekeeper.engine.storage.base import index_space
 from tablekeeper.engine.tables import IndexDefinition, Projection, TableDefinition
-from tablekeeper.engine.values import item_size
+from tablekeeper.engine.values import item_size, items_equal
 
 TABLE = TableDefinition(
     name="orders", table_id="0" * 32,
@@ -67,13 +68,14 @@ def _expected(old: dict[str, Any] | None, new: dict[str, Any]) -> list[tuple[str
         space = index_space(index.name)
         old_key = None if old is None else entry_key(index, KEY, old)
         new_key = entry_key(index, KEY, new)
-        size = item_size(project(index, TABLE, new))
-        entry = reference(size, KEY)
+        everything = index.projection.type == "ALL"
+        entry = reference(item_size(new), KEY) if everything else dump_item(project(index, TABLE, new))
         if new_key is None:
             changes += [] if old_key is None else [(space, old_key, None)]
         elif old_key == new_key:
             assert old is not None
-            unchanged = item_size(project(index, TABLE, old)) == size
+            unchanged = (item_size(old) == item_size(new) if everything
+                         else items_equal(project(index, TABLE, old), project(index, TABLE, new)))
             changes += [] if unchanged else [(space, new_key, entry)]
         else:
             changes += ([] if old_key is None else [(space, old_key, None)]) + [

@@ -111,6 +111,22 @@ def test_range_reads_in_key_order_both_ways(storage: SqliteStorage) -> None:
     assert [k for k, _ in reader.range(None, None, low_inclusive=False)] == [b"a", b"b", b"c", b"d"]
 
 
+def test_many_point_reads_at_once_give_the_values_of_the_keys_that_exist(
+    storage: SqliteStorage,
+) -> None:
+    keys = [b"%04d" % i for i in range(1200)]  # more than one statement's worth
+
+    def fill(txn):  # type: ignore[no-untyped-def]
+        for key in keys[::2]:
+            txn.put_item("t1", key, key + b"!", record(0), 1, 5)
+
+    write(storage, fill)
+    reader = storage.reader("t1")
+    assert reader.get_many(keys) == {key: key + b"!" for key in keys[::2]}
+    assert reader.get_many([]) == {}
+    assert reader.get_many(keys, space="index:none") == {}
+
+
 def test_index_spaces_are_separate_from_items(storage: SqliteStorage) -> None:
     write(storage, lambda txn: txn.put("t1", "index:g", b"x", b"1"))
     reader = storage.reader("t1")

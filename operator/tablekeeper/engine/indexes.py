@@ -12,10 +12,11 @@ them is simply not in the index).  The entry is stored
   (``keys.KeySchema``: partition prefix, then sort key) followed by the
   item's stored key, so that the entries of one index partition sort by the
   index sort key, and entries of items sharing an index key stay distinct;
-* as a reference to the item (``references``: the size of what the index
-  holds of it, and the length of its key), which reads resolve in the same
-  snapshot and cut to the projection: the whole item for ALL, the index and
-  table keys for KEYS_ONLY, those plus the listed attributes for INCLUDE.
+* for KEYS_ONLY and INCLUDE, as the projected item, serialized as items are
+  (``engine.dump_item``), so that reads splice it unchanged: the index and
+  table keys, plus the listed attributes for INCLUDE;
+* for ALL, as a reference to the item (``references``: its size and the
+  length of its key), which reads resolve in the same snapshot.
 
 Writes keep ACTIVE, UPDATING and CREATING indexes (a CREATING index is being
 backfilled: ``index_builds``); a DELETING index is no longer kept.
@@ -23,6 +24,7 @@ backfilled: ``index_builds``); a DELETING index is no longer kept.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -31,9 +33,10 @@ from typing import Any, Final
 import orjson
 
 from tablekeeper.engine.capacity import write_units
+from tablekeeper.engine.engine import dump_item
 from tablekeeper.engine.errors import ValidationException
 from tablekeeper.engine.references import is_reference, reference, referenced_key, referenced_size
-from tablekeeper.engine.sizes import stored_item_size
+from tablekeeper.engine.sizes import remember_size, stored_item_size
 from tablekeeper.engine.storage.base import ITEMS, Reader, StorageError, index_space
 from tablekeeper.engine.tables import IndexDefinition, TableDefinition
 from tablekeeper.engine.values import Item, encode_item, item_size, items_equal, load_item, type_of
@@ -85,11 +88,13 @@ def _projected(item: Item, names: frozenset[str] | None) -> Item:
     return item if names is None else {name: value for name, value in item.items() if name in names}
 
 
-def _entry_size(item: Item, names: frozenset[str] | None, known: int | None) -> int:
-    """The DynamoDB size of what the index holds of ``item`` (``known``: the whole item's size)."""
-    if names is None:
-        return item_size(item) if known is None else known
-    return item_size(_projected(item, names))
+def _projected_entry(entry: Item) -> bytes:
+    """A KEYS_ONLY or INCLUDE entry: the projected item.
+
+    Its size goes to ``sizes.remember_size``, so that the storage's measure of
+    the entry (``sizes.measure_entry``) need not parse it back.
+    """
+    return remember_size(dump_item(entry), item_size(entry))
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,14 +136,22 @@ def _changes_of(
     if new_key is None:
         return [] if old_key is None else [(space, old_key, None)]
     assert new is not None
-    size = _entry_size(new, names, new_size)
-    if old_key == new_key:
-        assert old is not None
-        if _entry_size(old, names, old_size) == size:
-            return []  # the reference would be the same: reads see the item as it is now
-        return [(space, new_key, reference(size, key))]
-    changes: list[Change] = [] if old_key is None else [(space, old_key, None)]
-    changes.append((space, new_key, reference(size, key)))
+    if names is None:  # ALL: a reference, which changes only with the item's size
+        size = item_size(new) if new_size is None else new_size
+        if old_key == new_key:
+            assert old is not None
+            if (item_size(old) if old_size is None else old_size) == size:
+                return []  # reads take the item as it is now
+        value = reference(size, key)
+    else:
+        entry = _projected(new, names)
+        if old_key == new_key:
+            assert old is not None
+            if items_equal(_projected(old, names), entry):
+                return []  # nothing the index holds changed
+        value = _projected_entry(entry)
+    changes: list[Change] = [] if old_key is None or old_key == new_key else [(space, old_key, None)]
+    changes.append((space, new_key, value))
     return changes
 
 
@@ -168,34 +181,48 @@ def backfill_changes(
     found = entry_key(index, key, item)
     if found is None:
         return ()
-    return ((index_space(index.name), found, reference(item_size(project(index, table, item)), key)),)
+    if index.projection.type == "ALL":
+        return ((index_space(index.name), found, reference(item_size(item), key)),)
+    return ((index_space(index.name), found, dump_item(project(index, table, item))),)
 
 
 def entry_items(
     reader: Reader, table: TableDefinition, index: IndexDefinition, rows: Iterable[tuple[bytes, bytes]]
-) -> Iterator[tuple[bytes, bytes]]:
-    """An index read's rows, each entry replaced by what the index holds of its item now.
+) -> Iterator[tuple[bytes, bytes, int | None]]:
+    """An index read's rows as (entry key, what the index holds of the item now, its size if known).
 
-    That is the item for ALL, and for KEYS_ONLY and INCLUDE the item cut to the
-    projected attributes, read from the table in the reader's snapshot.  An
-    entry written before references (a copy of the projected item) is resolved
-    as well, through the table key it holds, so that a copy never stands in for
-    an item it may no longer match.
+    A KEYS_ONLY or INCLUDE entry is the projected item itself: it passes.  An
+    ALL entry is a reference: it becomes the item, read from the table in the
+    reader's snapshot a few entries at a time (first 8, doubling up to 256: a
+    short page reads little ahead), with the size the reference holds.  An ALL
+    entry written before references (a copy of the item) is resolved as well,
+    through the table key it holds, so that a copy never stands in for an item
+    it may no longer match.
     """
-    table_schema = table.key_schema
-    names = projected_names(index, table)
-    for key, value in rows:
-        if is_reference(value):
-            item_key = referenced_key(key, value)
-        else:
-            copy = orjson.loads(value)
-            item_key = table_schema.encode(load_item({name: copy[name] for name in table_schema.names}))
-        blob = reader.get(item_key)
-        if blob is None:  # an entry and its item change together: the store is damaged
-            raise StorageError(f"read index {index.name} of table {table.name}: an entry without its item")
-        if names is not None:
-            blob = orjson.dumps({n: v for n, v in orjson.loads(blob).items() if n in names})
-        yield key, blob
+    if index.projection.type != "ALL":
+        for key, value in rows:
+            yield key, value, None
+        return
+    remaining = iter(rows)
+    ahead = 8
+    while chunk := list(itertools.islice(remaining, ahead)):
+        keys = [_item_key(table, key, value) for key, value in chunk]
+        items = reader.get_many(keys)
+        for (key, value), item_key in zip(chunk, keys, strict=True):
+            blob = items.get(item_key)
+            if blob is None:  # an entry and its item change together: the store is damaged
+                raise StorageError(
+                    f"read index {index.name} of table {table.name}: an entry without its item")
+            yield key, blob, referenced_size(value) if is_reference(value) else None
+        ahead = min(2 * ahead, 256)
+
+
+def _item_key(table: TableDefinition, key: bytes, value: bytes) -> bytes:
+    if is_reference(value):
+        return referenced_key(key, value)
+    copy = orjson.loads(value)
+    schema = table.key_schema
+    return schema.encode(load_item({name: copy[name] for name in schema.names}))
 
 
 def check_index_keys(table: TableDefinition, item: Item) -> None:

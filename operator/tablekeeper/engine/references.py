@@ -1,21 +1,22 @@
-"""The entry a secondary index keeps for an item: a reference, not a copy.
+"""The entry an index that projects ALL keeps for an item: a reference, not a copy.
 
-An index that copied what it projects was, for ALL, as large as the table, and
-each put wrote a random page of it twice over (to the WAL, then to the
+A copy of every item in every ALL index made the index as large as the table,
+and each put wrote a random page of it twice over (to the WAL, then to the
 database file); the copy bought nothing, since an entry and its item change in
-the same transaction.  So an entry's value names the item instead:
+the same transaction.  So an ALL entry's value names the item instead:
 
-    0x00 | size (3 bytes, big-endian) | item key length (2 bytes, big-endian)
+    0x00 | item size (3 bytes, big-endian) | item key length (2 bytes, big-endian)
 
 The item's stored key is the entry key's last ``length`` bytes (an entry key is
-the index key followed by the item key, see ``indexes``); reads take the item
-from the table in the same snapshot and cut it to the projection.  The size is
-DynamoDB's size of what the index projects of the item, so that the index's
-counters (IndexSizeBytes) and an item collection's size need no read of it.
+the index key followed by the item key, see ``indexes``), and reads take the
+item from the table in the same snapshot.  The size is DynamoDB's size of the
+item, so that the index's counters (IndexSizeBytes) and an item collection's
+size need no read of it.
 
-A value that does not start with 0x00 is a copy of the projected item's stored
-JSON, as engines before references wrote entries; the two kinds may share an
-index, and readers take either (``indexes.entry_items``).
+KEYS_ONLY and INCLUDE entries stay copies of the projected item (small, and
+read without a second lookup).  A value that does not start with 0x00 is such
+a copy, or an ALL entry written before references; readers take either
+(``indexes.entry_items``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ _MAX_KEY: Final = (1 << 16) - 1
 
 
 def reference(size: int, item_key: bytes) -> bytes:
-    """The value of an entry for the item stored under ``item_key``; ``size``: what the index holds."""
+    """The value of an ALL entry for the item stored under ``item_key``, of DynamoDB size ``size``."""
     if size > _MAX_SIZE or len(item_key) > _MAX_KEY:
         raise ValueError(f"an index reference holds sizes below 16 MB and keys below 64 KB, "
                          f"not {size} and {len(item_key)}")

@@ -84,14 +84,36 @@ def stored_item_size(wire: dict[str, Any]) -> int:
     return size
 
 
+# Sizes of entries the engine just built, by identity, until storage measures them.
+_REMEMBERED: dict[int, tuple[bytes, int]] = {}
+_REMEMBER_AT_MOST = 64
+
+
+def remember_size(entry: bytes, size: int) -> bytes:
+    """Note the DynamoDB size of an index entry about to be written; returns the entry.
+
+    The storage measures every entry it writes (``measure_entry``); for one
+    the engine has just built, the size is known and parsing the entry back
+    would only repeat the work.  The note holds the entry itself, so its
+    identity cannot be reused while noted; at most a few are kept.
+    """
+    if len(_REMEMBERED) >= _REMEMBER_AT_MOST:
+        _REMEMBERED.clear()
+    _REMEMBERED[id(entry)] = (entry, size)
+    return entry
+
+
 def measure_entry(space: str, value: bytes) -> int:
     """The storage Measure of the engine: an index entry's DynamoDB size, else its length.
 
     An entry is a reference that holds the size (``references``), or a copy of
-    the projected item written before references, measured from its JSON.
+    the projected item, remembered when just built or else measured from its JSON.
     """
     if space.startswith(INDEX_SPACE_PREFIX):
         if is_reference(value):
             return referenced_size(value)
+        noted = _REMEMBERED.pop(id(value), None)
+        if noted is not None and noted[0] is value:
+            return noted[1]
         return stored_item_size(orjson.loads(value))
     return len(value)

@@ -515,7 +515,7 @@ class Page:
 
 
 def read_page(
-    rows: Iterable[tuple[bytes, bytes]],
+    rows: Iterable[tuple[bytes, bytes, int | None]],
     schema: KeySchema,
     spec: ReadSpec,
     *,
@@ -524,16 +524,16 @@ def read_page(
 ) -> Page:
     """Evaluate stored items in order until the page is full; see the module docstring.
 
-    ``names`` are the LastEvaluatedKey's attributes (the schema's by default);
-    ``fetch`` gives the table item behind an index entry, which then stands
-    in for the entry.
+    ``rows`` are (key, stored item, its size if known); ``names`` are the
+    LastEvaluatedKey's attributes (the schema's by default); ``fetch`` gives
+    the table item behind an index entry, which then stands in for the entry.
     """
     page = Page(items=None if spec.count_only else [])
     wants_item = spec.filter is not None or spec.projection is not None
-    for _key, blob in rows:
+    for _key, blob, size in rows:
         wire = orjson.loads(blob)
         page.scanned += 1
-        page.size += stored_item_size(wire)
+        page.size += stored_item_size(wire) if size is None else size
         if page.scanned == spec.limit or page.size >= PAGE_BYTES:
             page.last_key = {name: wire[name] for name in names or schema.names}
         if fetch is not None:
@@ -597,7 +597,8 @@ def _read(engine: Engine, target: Target, keys: KeyRange, forward: bool, spec: R
             return reader.get(table_schema.encode(key))
 
     with _closing(rows):
-        items = rows if target.index is None else entry_items(reader, target.table, target.index, rows)
+        items = (((key, blob, None) for key, blob in rows) if target.index is None
+                 else entry_items(reader, target.table, target.index, rows))
         return read_page(items, target.schema, spec, names=target.key_names, fetch=fetch)
 
 

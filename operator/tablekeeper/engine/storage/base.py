@@ -32,7 +32,7 @@ so callers never say whether an entry existed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -168,6 +168,10 @@ class Reader(Protocol):
     """Reads of one table's committed data."""
 
     def get(self, key: bytes, space: str = ITEMS) -> bytes | None: ...
+
+    def get_many(self, keys: Sequence[bytes], space: str = ITEMS) -> dict[bytes, bytes]:
+        """The values of those ``keys`` that exist, read together (one round for many point reads)."""
+        ...
 
     def range(
         self,

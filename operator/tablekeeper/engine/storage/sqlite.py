@@ -35,7 +35,7 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -110,6 +110,8 @@ def _entry_statements(space: str) -> tuple[str, str, str]:
 
 
 _SELECT_ITEM = "SELECT v FROM items WHERE k = ?"
+# Keys per statement of Reader.get_many: far below SQLite's limit on bound parameters.
+_MANY_AT_ONCE = 500
 
 
 def _select_value(space: str) -> str:
@@ -421,6 +423,20 @@ class _Reader:
         except sqlite3.Error as exc:
             raise StorageError(f"read table {self._tf.table}: {exc}") from exc
         return None if row is None else row[0]
+
+    def get_many(self, keys: Sequence[bytes], space: str = ITEMS) -> dict[bytes, bytes]:
+        if not keys or (space != ITEMS and space not in self._tf.spaces):
+            return {}
+        found: dict[bytes, bytes] = {}
+        table = _space_table(space)
+        try:
+            for start in range(0, len(keys), _MANY_AT_ONCE):
+                chunk = keys[start:start + _MANY_AT_ONCE]
+                marks = ",".join("?" * len(chunk))
+                found.update(self._conn.execute(f"SELECT k, v FROM {table} WHERE k IN ({marks})", chunk))
+        except sqlite3.Error as exc:
+            raise StorageError(f"read table {self._tf.table}: {exc}") from exc
+        return found
 
     def range(
         self,

@@ -324,6 +324,39 @@ def test_an_empty_string_index_key_is_refused(ddb: Client, shop: str) -> None:
     )
 
 
+def test_an_index_key_past_its_size_limit_is_refused_and_one_at_the_limit_kept(
+    ddb: Client, shop: str
+) -> None:
+    """2048 bytes for an index partition key, 1024 for a sort key, counted in UTF-8 bytes;
+    the message is the one DynamoDB users report for index partition keys."""
+    key = {"pk": S(tag()), "sk": S("1")}
+    assert error_of(ddb.put_item, TableName=shop, Item={**key, "h": S("é" * 1024 + "x")}) == invalid(
+        INVALID + "Size limit exceeded for Index Key h Actual Size: 2049 bytes Max Size: 2048 bytes "
+        "IndexName: byH"
+    )
+    ddb.put_item(TableName=shop, Item={**key, "h": S("é" * 1024)})
+    assert query_index(ddb, shop, "byH", "h = :h", h=S("é" * 1024)) == [{**key, "h": S("é" * 1024)}]
+    name = unique_name("ix")
+    ddb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST", KeySchema=key_schema("pk"),
+        AttributeDefinitions=defs(pk="S", g="S", s="B"),
+        GlobalSecondaryIndexes=[gsi("byGs", "g", "s", "KEYS_ONLY")],
+    )
+    item = {"pk": S("p"), "g": S("g"), "s": {"B": b"\x00" * 1025}}
+    assert error_of(ddb.put_item, TableName=name, Item=item) == invalid(
+        INVALID + "Size limit exceeded for Index Key s Actual Size: 1025 bytes Max Size: 1024 bytes "
+        "IndexName: byGs"
+    )
+    ddb.put_item(TableName=name, Item={**item, "s": {"B": b"\x00" * 1024}})
+    assert error_of(
+        ddb.update_item, TableName=name, Key={"pk": S("p")}, UpdateExpression="SET g = :g",
+        ExpressionAttributeValues={":g": S("x" * 2049)},
+    ) == invalid(
+        INVALID + "Size limit exceeded for Index Key g Actual Size: 2049 bytes Max Size: 2048 bytes "
+        "IndexName: byGs"
+    )
+
+
 def test_projections_hold_keys_only_included_attributes_or_everything(
     ddb: Client, shop: str
 ) -> None:

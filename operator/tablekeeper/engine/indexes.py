@@ -35,6 +35,7 @@ import orjson
 from tablekeeper.engine.capacity import write_units
 from tablekeeper.engine.engine import dump_item
 from tablekeeper.engine.errors import ValidationException
+from tablekeeper.engine.keys import MAX_HASH_KEY_BYTES, MAX_RANGE_KEY_BYTES
 from tablekeeper.engine.references import is_reference, reference, referenced_key, referenced_size
 from tablekeeper.engine.sizes import remember_size, stored_item_size
 from tablekeeper.engine.storage.base import ITEMS, Reader, StorageError, index_space
@@ -226,7 +227,8 @@ def _item_key(table: TableDefinition, key: bytes, value: bytes) -> bytes:
 
 
 def check_index_keys(table: TableDefinition, item: Item) -> None:
-    """Refuse an item whose index key attributes are of the wrong type or empty.
+    """Refuse an item whose index key attributes are of the wrong type, empty or too large
+    (2048 bytes for an index's partition key, 1024 for its sort key, as for a table's).
 
     An item without an index's key attributes is fine (sparse indexes); one
     that has them must give them the type the index declares.
@@ -248,14 +250,22 @@ def check_index_keys_of(index: IndexDefinition, item: Item) -> None:
                 "One or more parameter values were invalid: Type mismatch for Index Key "
                 f"{attr.name} Expected: {attr.type} Actual: {actual} IndexName: {index.name}"
             )
-        if isinstance(value, str | bytes) and not value:
-            kind = "string" if isinstance(value, str) else "binary"
-            raise ValidationException(
-                "One or more parameter values are not valid. A value specified for a "
-                "secondary index key is not supported. The AttributeValue for a key "
-                f"attribute cannot contain an empty {kind} value. IndexName: {index.name}, "
-                f"IndexKey: {attr.name}"
-            )
+        if isinstance(value, str | bytes):
+            if not value:
+                kind = "string" if isinstance(value, str) else "binary"
+                raise ValidationException(
+                    "One or more parameter values are not valid. A value specified for a "
+                    "secondary index key is not supported. The AttributeValue for a key "
+                    f"attribute cannot contain an empty {kind} value. IndexName: {index.name}, "
+                    f"IndexKey: {attr.name}"
+                )
+            size = len(value.encode("utf-8")) if isinstance(value, str) else len(value)
+            limit = MAX_HASH_KEY_BYTES if attr is schema.hash else MAX_RANGE_KEY_BYTES
+            if size > limit:
+                raise ValidationException(
+                    "One or more parameter values were invalid: Size limit exceeded for Index Key "
+                    f"{attr.name} Actual Size: {size} bytes Max Size: {limit} bytes IndexName: {index.name}"
+                )
 
 
 # --- item collections (tables with local secondary indexes) ------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tablekeeper.engine.engine import dump_item
@@ -83,8 +83,16 @@ def _expected(old: dict[str, Any] | None, new: dict[str, Any]) -> list[tuple[str
     return changes
 
 
+# Items in every index, so that each kind of entry is derived whatever hypothesis draws.
+FULL = {"pk": "p", "sk": "s", "city": "Oslo", "total": Decimal(1), "blob": b"ab", "note": "n"}
+
+
 @settings(max_examples=500, deadline=None)
 @given(old=st.one_of(st.none(), _items), new=_items)
+@example(old=None, new=FULL)
+@example(old=FULL, new={**FULL, "note": "m"})
+@example(old=FULL, new={**FULL, "note": "longer", "total": Decimal(2)})
+@example(old=FULL, new={**FULL, "city": "Bergen", "other": "x"})
 def test_index_changes_refuse_and_derive_what_the_reference_functions_do(
     old: dict[str, Any] | None, new: dict[str, Any]
 ) -> None:

@@ -24,3 +24,14 @@ def test_the_profiling_harness_answers_every_request(op: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert f"{op}: " in done.stdout and "us CPU/request" in done.stdout, done.stdout
+
+
+def test_the_index_read_benchmark_reads_full_pages_of_every_projection() -> None:
+    tool = TOOL.with_name("bench_index_reads.py")
+    done = subprocess.run(
+        [sys.executable, str(tool), "--items", "40", "--page", "10", "--queries", "3", "--repeats", "1"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    for projection in ("ALL", "KEYS_ONLY", "INCLUDE"):
+        assert f"{projection}: " in done.stdout and "per Query of 10 items" in done.stdout, done.stdout

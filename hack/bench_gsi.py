@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import Sample, add_wrk_arguments, client, cost_table, own_engine, require_wrk, wrk_put
+from benchlib import Sample, add_wrk_arguments, client, cost_table, own_engine, require_wrk, rotated, wrk_put
 
 SETUPS = ("no index", "GSI KEYS_ONLY", "GSI ALL")
 
@@ -135,7 +135,7 @@ def measure(endpoint: str, args: argparse.Namespace, pid: int | None = None) -> 
         script = Path(scratch) / "put_gsi.lua"
         script.write_text(PUT_LUA)
         for round_number in range(1, args.rounds + 1):
-            for setup in SETUPS:
+            for setup in rotated(SETUPS, round_number):
                 script_args = [tables[setup], str(args.item_bytes)]
                 sample = wrk_put("bench_gsi", endpoint, script, script_args, args, pid)
                 samples[setup].append(sample)

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from benchlib import Sample, add_wrk_arguments, client, cost_table, own_engine, require_wrk, wrk_put  # noqa: E402
+from benchlib import Sample, add_wrk_arguments, client, cost_table, own_engine, require_wrk, rotated, wrk_put  # noqa: E402
 
 PUT_SCRIPT = HERE / "wrk" / "put.lua"
 SETUPS = ("PITR off", "PITR on")
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         tables = create_tables(endpoint)
         samples: dict[str, list[Sample]] = {setup: [] for setup in SETUPS}
         for round_number in range(1, args.rounds + 1):
-            for setup in SETUPS:
+            for setup in rotated(SETUPS, round_number):
                 script_args = [tables[setup], "0", str(args.item_bytes)]
                 sample = wrk_put("bench_pitr", endpoint, PUT_SCRIPT, script_args, args, pid)
                 samples[setup].append(sample)

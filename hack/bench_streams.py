@@ -34,7 +34,7 @@ import orjson
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from benchlib import Sample, add_wrk_arguments, client, cost_table, own_engine, require_wrk, wrk_put  # noqa: E402
+from benchlib import Sample, add_wrk_arguments, client, cost_table, own_engine, require_wrk, rotated, wrk_put  # noqa: E402
 
 PUT_SCRIPT = HERE / "wrk" / "put.lua"
 SETUPS = ("no stream", "stream", "stream + reader")
@@ -119,7 +119,7 @@ def measure(endpoint: str, args: argparse.Namespace, pid: int | None = None) -> 
     tables = create_tables(endpoint)
     results = Results()
     for round_number in range(1, args.rounds + 1):
-        for setup in SETUPS:
+        for setup in rotated(SETUPS, round_number):
             reader = Reader(endpoint, tables[setup], args.poll) if setup == "stream + reader" else None
             if reader is not None:
                 reader.start()

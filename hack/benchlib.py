@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,6 +79,16 @@ def add_wrk_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--item-bytes", type=int, default=200)
+    parser.add_argument("--settle", type=float, default=2.0,
+                        help="seconds of quiet before each run, so that one setup's background "
+                             "work (WAL checkpoints) is not counted against the next")
+
+
+def rotated(setups: Sequence[str], round_number: int) -> list[str]:
+    """The setups in the order round ``round_number`` (from 1) runs them: each round starts one
+    further along, so that over the rounds every setup runs right after each other one."""
+    start = (round_number - 1) % len(setups)
+    return [*setups[start:], *setups[:start]]
 
 
 def require_wrk(name: str) -> None:
@@ -97,6 +108,7 @@ def wrk_put(name: str, endpoint: str, script: Path, script_args: list[str],
     """One wrk run of a PutItem script; reads the scripts' "TKWRK {json}" line."""
     command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
                "--latency", "-s", str(script), endpoint, "--", *script_args]
+    time.sleep(args.settle)
     cpu = cpu_seconds(pid)
     result = run_wrk(command)
     cpu = cpu_seconds(pid) - cpu
@@ -111,7 +123,10 @@ def cost_table(samples: dict[str, list[Sample]], setups: Sequence[str], args: ar
     """The medians of each setup's PutItem samples and its throughput cost against the first setup.
 
     The cost is the median of the per-round costs: the setups alternate within a round, so a
-    round's pair shares the machine's mood and the table's size, which whole-run medians do not."""
+    round's pair shares the machine's mood and the table's size, which whole-run medians do not.
+    Rounds run the setups in rotated order (``rotated``): run in one fixed order, the setup
+    after the baseline paid for the baseline's background work (one GSI measured +91 µs of
+    engine CPU per put in second place and +38 µs in third, in runs minutes apart)."""
     base = samples[setups[0]]
     lines = [
         f"PutItem, {args.item_bytes}-byte items, wrk -t{args.threads} -c{args.connections}, "

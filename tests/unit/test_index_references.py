@@ -7,8 +7,6 @@ and that the counters and item collection sizes stay exact.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -16,24 +14,14 @@ import pytest
 
 from tablekeeper.engine.engine import Engine
 from tablekeeper.engine.indexes import collection_size, entry_key
-from tablekeeper.engine.operations import OPERATIONS
 from tablekeeper.engine.references import reference, referenced_key, referenced_size
 from tablekeeper.engine.storage.base import StorageError, WriteTxn, index_space
 from tablekeeper.engine.tables import TableDefinition
 from tablekeeper.engine.values import decode_item, item_size
+from tests.inprocess import call, run
 
 START = 1_700_000_000.0
 NAME = "orders"
-
-
-def run(scenario: Callable[[], Awaitable[Any]]) -> Any:
-    return asyncio.run(scenario())  # type: ignore[arg-type]
-
-
-async def call(engine: Engine, operation: str, body: dict[str, Any]) -> dict[str, Any]:
-    op = OPERATIONS[operation]
-    result = await op.execute(engine, op.parse(body))
-    return orjson.loads(orjson.dumps(result.to_wire()))
 
 
 async def make_table(engine: Engine) -> TableDefinition:

@@ -3,13 +3,10 @@ nothing, a bulk load with exact counts and sizes, then ACTIVE, abandoned, or fou
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from tablekeeper.engine.engine import Engine, EngineConfig
@@ -22,9 +19,9 @@ from tablekeeper.engine.loading import (
     interrupted_restores,
     load_items,
 )
-from tablekeeper.engine.operations import OPERATIONS
 from tablekeeper.engine.storage.base import ITEMS, SpaceStats, StorageError, index_space
 from tablekeeper.engine.tables import RestoreSummary, TableDefinition
+from tests.inprocess import call, run
 from tests.unit.conftest import Clock
 
 START = 1_700_000_000.0
@@ -33,16 +30,6 @@ TARGET = "restored"
 BACKUP_ARN = f"arn:aws:dynamodb:us-east-1:000000000000:table/{SOURCE}/backup/01700000000000-abcdef12"
 SUMMARY = RestoreSummary(START, True, source_backup_arn=BACKUP_ARN,
                          source_table_arn=f"arn:aws:dynamodb:us-east-1:000000000000:table/{SOURCE}")
-
-
-def run(scenario: Callable[[], Awaitable[Any]]) -> Any:
-    return asyncio.run(scenario())  # type: ignore[arg-type]
-
-
-async def call(engine: Engine, operation: str, body: dict[str, Any]) -> dict[str, Any]:
-    op = OPERATIONS[operation]
-    result = await op.execute(engine, op.parse(body))
-    return orjson.loads(orjson.dumps(result.to_wire()))
 
 
 async def make_source(engine: Engine, count: int = 0) -> TableDefinition:

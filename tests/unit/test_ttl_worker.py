@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,6 @@ import orjson
 import pytest
 
 from tablekeeper.engine.engine import Engine, EngineConfig
-from tablekeeper.engine.operations import OPERATIONS
 from tablekeeper.engine.storage.base import StorageError
 from tablekeeper.engine.tables import TableDefinition
 from tablekeeper.engine.ttl import BACKFILL_SPACE, CURSOR_KEY, TTL_SPACE
@@ -23,22 +21,13 @@ from tablekeeper.engine.ttl_worker import (
     sweep_expired,
     sweep_table,
 )
+from tests.inprocess import call, run
 from tests.unit.conftest import Clock
 
 START = 1_700_000_000.0
 HOUR = 3600.0
 TABLE = "ttl-table"
 
-
-
-def run(scenario: Callable[[], Awaitable[Any]]) -> Any:
-    return asyncio.run(scenario())  # type: ignore[arg-type]
-
-
-async def call(engine: Engine, operation: str, body: dict[str, Any]) -> dict[str, Any]:
-    op = OPERATIONS[operation]
-    result = await op.execute(engine, op.parse(body))
-    return orjson.loads(orjson.dumps(result.to_wire()))
 
 
 async def make_table(engine: Engine, name: str = TABLE) -> None:

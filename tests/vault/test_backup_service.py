@@ -7,20 +7,17 @@ in progress, for exactly as long as the test needs.
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from tablekeeper.engine.engine import Engine, EngineConfig
 from tablekeeper.engine.errors import BackupInUseException
 from tablekeeper.engine.loading import begin_restore
-from tablekeeper.engine.operations import OPERATIONS
 from tablekeeper.engine.storage.base import ITEMS
 from tablekeeper.engine.storage.sqlite import Durability
 from tablekeeper.engine.tables import RestoreSummary, TableDefinition
@@ -30,6 +27,7 @@ from tablekeeper.vault.folder import FolderStore
 from tablekeeper.vault.records import CREATING, FAILED, BackupRecords, PendingBackup
 from tablekeeper.vault.restore import Overrides, plan_target
 from tablekeeper.vault.service import AVAILABLE, BackupService
+from tests.inprocess import call, run
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -97,16 +95,6 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
     current = Setup(tmp_path / "data", GatedStore(FolderStore(tmp_path / "vault")), VaultKey.generate())
     yield current
     current.close()
-
-
-def run(scenario: Callable[[], Awaitable[Any]]) -> Any:
-    return asyncio.run(scenario())  # type: ignore[arg-type]
-
-
-async def call(engine: Engine, operation: str, body: dict[str, Any]) -> dict[str, Any]:
-    op = OPERATIONS[operation]
-    result = await op.execute(engine, op.parse(body))
-    return orjson.loads(orjson.dumps(result.to_wire()))
 
 
 async def make_table(engine: Engine, count: int) -> TableDefinition:

@@ -164,6 +164,20 @@ def test_an_entry_whose_item_is_gone_fails_the_read_instead_of_skipping_it(engin
     run(scenario)
 
 
+@pytest.mark.parametrize("damaged", [b"\x00\x00\x00\x05\xff\xff", b"\x00\x01", b'{"pk":{"S":"p1"}}'])
+def test_an_entry_that_is_neither_reference_nor_copy_fails_the_read(engine: Engine, damaged: bytes) -> None:
+    async def scenario() -> None:
+        table = await make_table(engine)
+        await call(engine, "PutItem", {"TableName": NAME, "Item": ITEM})
+        [(stored_key, _)] = entries(engine, table, "by-city")
+        await engine.storage.write(
+            lambda txn: txn.put(table.table_id, index_space("by-city"), stored_key, damaged))
+        with pytest.raises(StorageError, match="read index by-city of table orders: "):
+            await city_items(engine)
+
+    run(scenario)
+
+
 def test_an_item_collection_counts_each_all_entry_at_its_items_size(engine: Engine) -> None:
     async def scenario() -> None:
         table = await make_table(engine)

@@ -207,7 +207,10 @@ def entry_items(
     remaining = iter(rows)
     ahead = 8
     while chunk := list(itertools.islice(remaining, ahead)):
-        keys = [_item_key(table, key, value) for key, value in chunk]
+        try:
+            keys = [_item_key(table, key, value) for key, value in chunk]
+        except (ValueError, KeyError) as exc:  # neither a reference nor a copy: damaged
+            raise StorageError(f"read index {index.name} of table {table.name}: {exc!r}") from None
         items = reader.get_many(keys)
         for (key, value), item_key in zip(chunk, keys, strict=True):
             blob = items.get(item_key)

@@ -73,6 +73,25 @@ def test_a_new_index_is_created_backfilled_and_then_active(ddb: Client) -> None:
     assert index_of(ddb, table, "byG")["ItemCount"] == 30
 
 
+def test_a_backfill_leaves_out_items_that_violate_the_new_index_key(ddb: Client) -> None:
+    """DynamoDB's index key violations: another type, empty, or past the size limit. Such items
+    stay in the table, the index leaves them out, and a write keeping the violation is refused."""
+    table = plain_table(ddb)
+    violations = [{"pk": S("number"), "g": {"N": "1"}}, {"pk": S("empty"), "g": S("")},
+                  {"pk": S("long"), "g": S("x" * 2049)}]
+    put_all(ddb, table, [{"pk": S("fits"), "g": S("x" * 2048)}, *violations])
+    create_index(ddb, table, gsi("byG", "g"), g="S")
+    wait_until(lambda: index_active(ddb, table, "byG"))
+    assert index_of(ddb, table, "byG")["ItemCount"] == 1
+    assert [item["pk"] for item in scan_all(ddb, table, IndexName="byG")] == [S("fits")]
+    assert len(scan_all(ddb, table)) == 4
+    assert error_of(
+        ddb.update_item, TableName=table, Key={"pk": S("long")}, UpdateExpression="SET v = :v",
+        ExpressionAttributeValues={":v": S("1")},
+    ) == invalid(INVALID + "Size limit exceeded for Index Key g Actual Size: 2049 bytes Max Size: "
+                 "2048 bytes IndexName: byG")
+
+
 def test_a_backfill_under_concurrent_writes_ends_equal_to_a_fresh_index(ddb: Client) -> None:
     table = plain_table(ddb)
     put_all(ddb, table, [{"pk": S(f"p{i}"), "g": S(f"g{i % 5}")} for i in range(4000)])

@@ -178,9 +178,18 @@ def index_changes(
 def backfill_changes(
     table: TableDefinition, index: IndexDefinition, key: bytes, item: Item
 ) -> Iterable[Change]:
-    """The entry an existing item gets in a new index (none when it is not in it)."""
+    """The entry an existing item gets in a new index (none when it is not in it).
+
+    An item whose index key attribute a write would be refused for (another
+    type, empty, too large: ``check_index_keys_of``) is an index key violation:
+    as in DynamoDB, it stays in the table and the index leaves it out.
+    """
     found = entry_key(index, key, item)
     if found is None:
+        return ()
+    try:
+        check_index_keys_of(index, item)
+    except ValidationException:
         return ()
     if index.projection.type == "ALL":
         return ((index_space(index.name), found, reference(item_size(item), key)),)

@@ -1124,10 +1124,10 @@ def test_page_reading_stops_at_the_limit_without_reading_further() -> None:
     schema = KeySchema(KeyAttribute("pk", "S"))
     blobs_read: list[int] = []
 
-    def rows() -> Iterator[tuple[bytes, bytes, None]]:
+    def rows() -> Iterator[tuple[bytes, bytes]]:
         for i in range(100):
             blobs_read.append(i)
-            yield b"k", dump_item({"pk": f"{i}"}), None
+            yield b"k", dump_item({"pk": f"{i}"})
 
     spec = ReadSpec("t", None, False, None, None, "Filter Expression", 3, False, None, None)
     page = read_page(rows(), schema, spec)

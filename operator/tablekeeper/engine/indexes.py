@@ -36,11 +36,11 @@ from tablekeeper.engine.capacity import write_units
 from tablekeeper.engine.engine import dump_item
 from tablekeeper.engine.errors import ValidationException
 from tablekeeper.engine.keys import MAX_HASH_KEY_BYTES, MAX_RANGE_KEY_BYTES
-from tablekeeper.engine.references import is_reference, reference, referenced_key, referenced_size
-from tablekeeper.engine.sizes import remember_size, stored_item_size
-from tablekeeper.engine.storage.base import ITEMS, Reader, StorageError, index_space
+from tablekeeper.engine.references import is_reference, reference, referenced_key
+from tablekeeper.engine.sizes import entry_size, remember_size, stored_item_size
+from tablekeeper.engine.storage.base import Reader, StorageError, index_space
 from tablekeeper.engine.tables import IndexDefinition, TableDefinition
-from tablekeeper.engine.values import Item, encode_item, item_size, items_equal, load_item, type_of
+from tablekeeper.engine.values import Item, encode_item, item_size, items_equal, type_of
 
 # (space, entry key, entry value or None to delete)
 Change = tuple[str, bytes, bytes | None]
@@ -198,21 +198,25 @@ def backfill_changes(
 
 def entry_items(
     reader: Reader, table: TableDefinition, index: IndexDefinition, rows: Iterable[tuple[bytes, bytes]]
-) -> Iterator[tuple[bytes, bytes, int | None]]:
-    """An index read's rows as (entry key, what the index holds of the item now, its size if known).
+) -> Iterable[tuple[bytes, bytes]]:
+    """An index read's rows as (entry key, what the index holds of the item now).
 
-    A KEYS_ONLY or INCLUDE entry is the projected item itself: it passes.  An
-    ALL entry is a reference: it becomes the item, read from the table in the
-    reader's snapshot a few entries at a time (first 8, doubling up to 256: a
-    short page reads little ahead), with the size the reference holds.  An ALL
+    A KEYS_ONLY or INCLUDE entry is the projected item itself: the rows pass
+    as they are.  An ALL entry is a reference: it becomes the item, read from
+    the table in the reader's snapshot a few entries at a time (first 8,
+    doubling up to 256: a short page reads little ahead).  An ALL
     entry written before references (a copy of the item) is resolved as well,
     through the table key it holds, so that a copy never stands in for an item
     it may no longer match.
     """
     if index.projection.type != "ALL":
-        for key, value in rows:
-            yield key, value, None
-        return
+        return rows
+    return _referenced_items(reader, table, index, rows)
+
+
+def _referenced_items(
+    reader: Reader, table: TableDefinition, index: IndexDefinition, rows: Iterable[tuple[bytes, bytes]]
+) -> Iterator[tuple[bytes, bytes]]:
     remaining = iter(rows)
     ahead = 8
     while chunk := list(itertools.islice(remaining, ahead)):
@@ -221,21 +225,19 @@ def entry_items(
         except (ValueError, KeyError) as exc:  # neither a reference nor a copy: damaged
             raise StorageError(f"read index {index.name} of table {table.name}: {exc!r}") from None
         items = reader.get_many(keys)
-        for (key, value), item_key in zip(chunk, keys, strict=True):
+        for (key, _), item_key in zip(chunk, keys, strict=True):
             blob = items.get(item_key)
             if blob is None:  # an entry and its item change together: the store is damaged
                 raise StorageError(
                     f"read index {index.name} of table {table.name}: an entry without its item")
-            yield key, blob, referenced_size(value) if is_reference(value) else None
+            yield key, blob
         ahead = min(2 * ahead, 256)
 
 
 def _item_key(table: TableDefinition, key: bytes, value: bytes) -> bytes:
     if is_reference(value):
         return referenced_key(key, value)
-    copy = orjson.loads(value)
-    schema = table.key_schema
-    return schema.encode(load_item({name: copy[name] for name in schema.names}))
+    return table.key_schema.encode_stored(orjson.loads(value))
 
 
 def check_index_keys(table: TableDefinition, item: Item) -> None:
@@ -300,11 +302,9 @@ def collection_size(reader: Reader, table: TableDefinition, item_key: Item) -> i
     """
     prefix = table.key_schema.partition_prefix(item_key[table.key_schema.hash.name])
     end = _prefix_end(prefix)
-    spaces = [ITEMS, *(index_space(i.name) for i in table.indexes if i.local)]
-    size = 0
-    for space in spaces:
-        for _key, blob in reader.range(prefix, end, space=space):
-            size += referenced_size(blob) if is_reference(blob) else stored_item_size(orjson.loads(blob))
+    size = sum(stored_item_size(orjson.loads(blob)) for _key, blob in reader.range(prefix, end))
+    for space in (index_space(index.name) for index in table.indexes if index.local):
+        size += sum(entry_size(blob) for _key, blob in reader.range(prefix, end, space=space))
     return size
 
 

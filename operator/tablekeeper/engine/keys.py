@@ -23,12 +23,13 @@ Scalar encoding: a type byte, then
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 from tablekeeper.engine.errors import ValidationException
-from tablekeeper.engine.values import Item, Value, type_of
+from tablekeeper.engine.values import Item, Value, load_item, type_of
 
 HASH_PREFIX_BYTES: Final = 4
 MAX_HASH_KEY_BYTES: Final = 2048
@@ -105,6 +106,10 @@ class KeySchema:
         if self.range is None:
             return prefix
         return prefix + encode_scalar(key[self.range.name])
+
+    def encode_stored(self, wire: Mapping[str, Any]) -> bytes:
+        """The stored key of an item (or index entry) in its stored JSON form."""
+        return self.encode(load_item({name: wire[name] for name in self.names}))
 
     def key_of(self, item: Item) -> Item:
         return {name: item[name] for name in self.names}

@@ -103,17 +103,21 @@ def remember_size(entry: bytes, size: int) -> bytes:
     return entry
 
 
+def entry_size(value: bytes) -> int:
+    """An index entry's DynamoDB size: held by a reference (``references``), else its copy's."""
+    if is_reference(value):
+        return referenced_size(value)
+    return stored_item_size(orjson.loads(value))
+
+
 def measure_entry(space: str, value: bytes) -> int:
     """The storage Measure of the engine: an index entry's DynamoDB size, else its length.
 
-    An entry is a reference that holds the size (``references``), or a copy of
-    the projected item, remembered when just built or else measured from its JSON.
+    A copy just built is measured by the size remembered for it, not parsed back.
     """
     if space.startswith(INDEX_SPACE_PREFIX):
-        if is_reference(value):
-            return referenced_size(value)
         noted = _REMEMBERED.pop(id(value), None)
         if noted is not None and noted[0] is value:
             return noted[1]
-        return stored_item_size(orjson.loads(value))
+        return entry_size(value)
     return len(value)

@@ -108,19 +108,18 @@ def write_item(
     record for it). ``index_keys_checked``: the caller has already run
     ``indexes.check_index_keys`` on ``new`` against this ``table``.
     """
-    old_size = old.size
     if new is None:
         if old.item is None:
             return False
-        blob, size = None, 0
-        size_delta, count_delta = -old_size, -1
+        blob, size, count_delta = None, 0, -1
     else:
         if old.item is not None and items_equal(old.item, new):
             return False
         blob = dump_item(new)
         size = item_size(new) if new_size is None else new_size
-        size_delta = size - old_size
         count_delta = 0 if old.item is not None else 1
+    old_size = old.size
+    size_delta = size - old_size
     record = LogRecord(
         timestamp_ms=engine.now_ms(),
         keys=orjson.dumps(encode_item(key_item)),

@@ -515,7 +515,7 @@ class Page:
 
 
 def read_page(
-    rows: Iterable[tuple[bytes, bytes, int | None]],
+    rows: Iterable[tuple[bytes, bytes]],
     schema: KeySchema,
     spec: ReadSpec,
     *,
@@ -524,16 +524,16 @@ def read_page(
 ) -> Page:
     """Evaluate stored items in order until the page is full; see the module docstring.
 
-    ``rows`` are (key, stored item, its size if known); ``names`` are the
-    LastEvaluatedKey's attributes (the schema's by default); ``fetch`` gives
-    the table item behind an index entry, which then stands in for the entry.
+    ``names`` are the LastEvaluatedKey's attributes (the schema's by default);
+    ``fetch`` gives the table item behind an index entry, which then stands
+    in for the entry.
     """
     page = Page(items=None if spec.count_only else [])
     wants_item = spec.filter is not None or spec.projection is not None
-    for _key, blob, size in rows:
+    for _key, blob in rows:
         wire = orjson.loads(blob)
         page.scanned += 1
-        page.size += stored_item_size(wire) if size is None else size
+        page.size += stored_item_size(wire)
         if page.scanned == spec.limit or page.size >= PAGE_BYTES:
             page.last_key = {name: wire[name] for name in names or schema.names}
         if fetch is not None:
@@ -593,12 +593,10 @@ def _read(engine: Engine, target: Target, keys: KeyRange, forward: bool, spec: R
         table_schema = target.table.key_schema
 
         def fetch(wire: dict[str, Any]) -> bytes | None:
-            key = load_item({name: wire[name] for name in table_schema.names})
-            return reader.get(table_schema.encode(key))
+            return reader.get(table_schema.encode_stored(wire))
 
     with _closing(rows):
-        items = (((key, blob, None) for key, blob in rows) if target.index is None
-                 else entry_items(reader, target.table, target.index, rows))
+        items = rows if target.index is None else entry_items(reader, target.table, target.index, rows)
         return read_page(items, target.schema, spec, names=target.key_names, fetch=fetch)
 
 

@@ -16,7 +16,7 @@ import pytest
 TOOL = Path(__file__).resolve().parents[2] / "hack" / "profile_requests.py"
 
 
-@pytest.mark.parametrize("op", ["put", "put-gsi", "get"])
+@pytest.mark.parametrize("op", ["put", "put-gsi", "put-gsi-keys", "get"])
 def test_the_profiling_harness_answers_every_request(op: str) -> None:
     done = subprocess.run(
         [sys.executable, str(TOOL), "--op", op, "--requests", "60", "--connections", "4"],

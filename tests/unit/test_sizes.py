@@ -38,3 +38,10 @@ def test_a_remembered_size_serves_only_that_entry_object_and_only_once() -> None
 
 def test_items_and_other_spaces_are_measured_by_length() -> None:
     assert measure_entry("items", b"12345") == 5
+
+
+def test_item_size_counts_names_and_strings_in_utf8_bytes() -> None:
+    item = {"naïve": "日本", "ascii": "abc", "m": {"ké": "é"}}
+    # naïve 6 + 日本 6; ascii 5 + abc 3; m 1 + (3 + ké 3 + 1 + é 2)
+    assert item_size(item) == 12 + 8 + 10
+    assert measure_entry(SPACE, orjson.dumps({"naïve": {"S": "日本"}})) == 12

@@ -28,6 +28,7 @@ import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Final
 
 import orjson
@@ -54,14 +55,20 @@ def maintained(table: TableDefinition) -> Iterable[IndexDefinition]:
     return (index for index in table.indexes if index.status in MAINTAINED)
 
 
+# The engine's value type of each key attribute type: a key value has exactly it (a bool is no N).
+_KEY_TYPES: Final = {"S": str, "N": Decimal, "B": bytes}
+_ABSENT: Final = object()
+
+
 def index_key(index: IndexDefinition, item: Item) -> bytes | None:
     """The index's key encoding for the item, or None when the item is not in the index."""
     schema = index.key_schema
-    for attr in (schema.hash, schema.range):
-        if attr is None:
-            continue
-        if attr.name not in item or type_of(item[attr.name]) != attr.type:
-            return None
+    attr = schema.hash
+    if type(item.get(attr.name, _ABSENT)) is not _KEY_TYPES[attr.type]:
+        return None
+    attr = schema.range
+    if attr is not None and type(item.get(attr.name, _ABSENT)) is not _KEY_TYPES[attr.type]:
+        return None
     return schema.encode(item)
 
 
@@ -255,11 +262,13 @@ def check_index_keys_of(index: IndexDefinition, item: Item) -> None:
     """``check_index_keys`` for one index."""
     schema = index.key_schema
     for attr in (schema.hash, schema.range):
-        if attr is None or attr.name not in item:
+        if attr is None:
             continue
-        value = item[attr.name]
-        actual = type_of(value)
-        if actual != attr.type:
+        value = item.get(attr.name, _ABSENT)
+        if value is _ABSENT:
+            continue
+        if type(value) is not _KEY_TYPES[attr.type]:
+            actual = type_of(value)
             raise ValidationException(
                 "One or more parameter values were invalid: Type mismatch for Index Key "
                 f"{attr.name} Expected: {attr.type} Actual: {actual} IndexName: {index.name}"

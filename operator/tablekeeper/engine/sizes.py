@@ -14,13 +14,9 @@ import orjson
 
 from tablekeeper.engine.references import is_reference, referenced_size
 from tablekeeper.engine.storage.base import index_space
-from tablekeeper.engine.values import NUMBER_CONTEXT, number_size
+from tablekeeper.engine.values import NUMBER_CONTEXT, number_size, text_size
 
 INDEX_SPACE_PREFIX = index_space("")
-
-
-def _text_size(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 def _binary_size(text: str) -> int:
@@ -52,7 +48,7 @@ def _stored_value_size(wire: dict[str, Any]) -> int:
     """``values.value_size`` over the stored (wire) form, without building values."""
     ((tag, data),) = wire.items()
     if tag == "S":
-        return _text_size(data)
+        return text_size(data)
     if tag == "N":
         return _number_size(data)
     if tag == "B":
@@ -60,7 +56,7 @@ def _stored_value_size(wire: dict[str, Any]) -> int:
     if tag == "M":
         size = 3
         for name, member in data.items():
-            size += _text_size(name) + 1 + _stored_value_size(member)
+            size += text_size(name) + 1 + _stored_value_size(member)
         return size
     if tag == "L":
         size = 3
@@ -68,7 +64,7 @@ def _stored_value_size(wire: dict[str, Any]) -> int:
             size += 1 + _stored_value_size(member)
         return size
     if tag == "SS":
-        return sum(map(_text_size, data))
+        return sum(map(text_size, data))
     if tag == "NS":
         return sum(map(_number_size, data))
     if tag == "BS":
@@ -80,7 +76,7 @@ def stored_item_size(wire: dict[str, Any]) -> int:
     """DynamoDB's size of a stored item (``values.item_size`` of the item it encodes)."""
     size = 0
     for name, member in wire.items():
-        size += _text_size(name) + _stored_value_size(member)
+        size += text_size(name) + _stored_value_size(member)
     return size
 
 
@@ -115,9 +111,11 @@ def measure_entry(space: str, value: bytes) -> int:
 
     A copy just built is measured by the size remembered for it, not parsed back.
     """
-    if space.startswith(INDEX_SPACE_PREFIX):
-        noted = _REMEMBERED.pop(id(value), None)
-        if noted is not None and noted[0] is value:
-            return noted[1]
-        return entry_size(value)
-    return len(value)
+    if not space.startswith(INDEX_SPACE_PREFIX):
+        return len(value)
+    if is_reference(value):  # most entries: ALL indexes
+        return referenced_size(value)
+    noted = _REMEMBERED.pop(id(value), None)
+    if noted is not None and noted[0] is value:
+        return noted[1]
+    return stored_item_size(orjson.loads(value))

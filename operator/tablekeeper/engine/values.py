@@ -372,10 +372,15 @@ def compare(left: Value, right: Value) -> int:
 # --- sizes ------------------------------------------------------------------
 
 
+def text_size(text: str) -> int:
+    """A string's length in UTF-8 bytes (an ASCII string's length, without encoding it)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
 def value_size(value: Value) -> int:
     """Size of one attribute value in bytes, as DynamoDB accounts it."""
     if isinstance(value, str):
-        return len(value.encode("utf-8"))
+        return text_size(value)
     if isinstance(value, bool) or value is None:
         return 1
     if isinstance(value, Decimal):
@@ -383,10 +388,7 @@ def value_size(value: Value) -> int:
     if isinstance(value, bytes):
         return len(value)
     if isinstance(value, dict):
-        return 3 + sum(
-            len(name.encode("utf-8")) + 1 + value_size(member)
-            for name, member in value.items()
-        )
+        return 3 + sum(text_size(name) + 1 + value_size(member) for name, member in value.items())
     if isinstance(value, list):
         return 3 + sum(1 + value_size(member) for member in value)
     if isinstance(value, frozenset):
@@ -396,7 +398,15 @@ def value_size(value: Value) -> int:
 
 def item_size(item: Mapping[str, Value]) -> int:
     """Size of an item: attribute names plus values (DynamoDB's item size)."""
-    return sum(len(name.encode("utf-8")) + value_size(value) for name, value in item.items())
+    # A loop with strings sized inline: every write measures its item, and most values are strings.
+    size = 0
+    for name, value in item.items():
+        size += len(name) if name.isascii() else len(name.encode("utf-8"))
+        if type(value) is str:
+            size += len(value) if value.isascii() else len(value.encode("utf-8"))
+        else:
+            size += value_size(value)
+    return size
 
 
 # --- stored form ----------------------------------------------------------------

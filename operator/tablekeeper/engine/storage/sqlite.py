@@ -38,7 +38,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from tablekeeper.engine.storage.base import (
     ITEMS,
@@ -110,6 +110,7 @@ def _entry_statements(space: str) -> tuple[str, str, str]:
 
 
 _SELECT_ITEM = "SELECT v FROM items WHERE k = ?"
+_NO_ENTRIES: Final = (0, 0)
 # Keys per statement of Reader.get_many: far below SQLite's limit on bound parameters.
 _MANY_AT_ONCE = 500
 
@@ -179,9 +180,10 @@ class _TableFile:
     reader: sqlite3.Connection
     counters: _Counters
     spaces: set[str]
-    # Entries and measured bytes of each non-item space, as of the writes so far;
-    # ``dirty_spaces`` are those whose row in ``space_stats`` the next commit rewrites.
-    space_stats: dict[str, SpaceStats] = field(default_factory=dict)
+    # Entries and measured bytes of each non-item space, as of the writes so far (plain
+    # pairs: every index write replaces one); ``dirty_spaces`` are those whose row in
+    # ``space_stats`` the next commit rewrites.
+    space_stats: dict[str, tuple[int, int]] = field(default_factory=dict)
     dirty_spaces: set[str] = field(default_factory=set)
     in_batch: bool = False
     dropped: bool = False
@@ -216,7 +218,7 @@ class _Txn:
         self._batch = batch
         self._saved: dict[str, _Counters] = {}
         # Space state before this write first changed a table's spaces (see _keep_spaces).
-        self._saved_spaces: dict[str, tuple[dict[str, SpaceStats], set[str]]] = {}
+        self._saved_spaces: dict[str, tuple[dict[str, tuple[int, int]], set[str]]] = {}
         self.redo: list[tuple[str, str, bytes, bytes | None]] | None = [] if request.solo else None
         self.redo_log: list[tuple[str, int, LogRecord]] = []
 
@@ -279,7 +281,8 @@ class _Txn:
             tf.writer.execute("INSERT OR REPLACE INTO items VALUES (?, ?)", (key, value))
         else:
             self._keep_spaces(tf)
-            self._storage._ensure_space(tf, space)
+            if space not in tf.spaces:
+                self._storage._ensure_space(tf, space)
             add, select, update = _entry_statements(space)
             # Most puts add an entry: try that alone, and read the old value only if one is there.
             added = tf.writer.execute(add, (key, value)).rowcount
@@ -326,16 +329,20 @@ class _Txn:
 
     def _keep_spaces(self, tf: _TableFile) -> None:
         """Remember the table's space state once per write, to restore it if the write fails."""
-        if tf.table not in self._saved_spaces:
-            self._saved_spaces[tf.table] = (dict(tf.space_stats), set(tf.spaces))
+        saved = self._saved_spaces
+        if tf.table not in saved:
+            saved[tf.table] = (tf.space_stats.copy(), tf.spaces.copy())
 
     def _count(self, tf: _TableFile, space: str, new: bytes | None, old: bytes | None) -> None:
         measure = self._storage._measure
-        stats = tf.space_stats.get(space, SpaceStats(0, 0))
-        entries = stats.entries + (new is not None) - (old is not None)
-        size = stats.bytes + (0 if new is None else measure(space, new))
-        size -= 0 if old is None else measure(space, old)
-        tf.space_stats[space] = SpaceStats(entries, size)
+        entries, size = tf.space_stats.get(space, _NO_ENTRIES)
+        if new is not None:
+            entries += 1
+            size += measure(space, new)
+        if old is not None:
+            entries -= 1
+            size -= measure(space, old)
+        tf.space_stats[space] = (entries, size)
         tf.dirty_spaces.add(space)
 
     def trim_log(self, table: str, before_ms: int, limit: int, keep_from: int | None = None) -> int:
@@ -592,18 +599,18 @@ class SqliteStorage:
         return tf
 
     @staticmethod
-    def _load_space_stats(conn: sqlite3.Connection) -> dict[str, SpaceStats]:
+    def _load_space_stats(conn: sqlite3.Connection) -> dict[str, tuple[int, int]]:
         rows = conn.execute("SELECT name, entries, bytes FROM space_stats").fetchall()
-        return {name: SpaceStats(entries, size) for name, entries, size in rows}
+        return {name: (entries, size) for name, entries, size in rows}
 
-    def _recount(self, conn: sqlite3.Connection, space: str) -> SpaceStats:
+    def _recount(self, conn: sqlite3.Connection, space: str) -> tuple[int, int]:
         """Count a space's entries and bytes from its rows, and record them (outside a batch)."""
         entries = size = 0
         for (value,) in conn.execute(f"SELECT v FROM {_space_table(space)}"):
             entries += 1
             size += self._measure(space, value)
         conn.execute("INSERT OR REPLACE INTO space_stats VALUES (?, ?, ?)", (space, entries, size))
-        return SpaceStats(entries, size)
+        return entries, size
 
     def create_table(self, table: str) -> None:
         if table in self._files:
@@ -913,10 +920,7 @@ class SqliteStorage:
             if stats is None:
                 tf.writer.execute("DELETE FROM space_stats WHERE name = ?", (space,))
             else:
-                tf.writer.execute(
-                    "INSERT OR REPLACE INTO space_stats VALUES (?, ?, ?)",
-                    (space, stats.entries, stats.bytes),
-                )
+                tf.writer.execute("INSERT OR REPLACE INTO space_stats VALUES (?, ?, ?)", (space, *stats))
 
     def _abort(self, tf: _TableFile) -> None:
         with contextlib.suppress(sqlite3.Error):

@@ -113,9 +113,8 @@ def measure_entry(space: str, value: bytes) -> int:
     """
     if not space.startswith(INDEX_SPACE_PREFIX):
         return len(value)
-    if is_reference(value):  # most entries: ALL indexes
-        return referenced_size(value)
-    noted = _REMEMBERED.pop(id(value), None)
-    if noted is not None and noted[0] is value:
-        return noted[1]
-    return stored_item_size(orjson.loads(value))
+    if not is_reference(value):  # a reference holds its size: no lookup for ALL entries
+        noted = _REMEMBERED.pop(id(value), None)
+        if noted is not None and noted[0] is value:
+            return noted[1]
+    return entry_size(value)

@@ -41,7 +41,7 @@ from tablekeeper.engine.references import is_reference, reference, referenced_ke
 from tablekeeper.engine.sizes import entry_size, remember_size, stored_item_size
 from tablekeeper.engine.storage.base import Reader, StorageError, index_space
 from tablekeeper.engine.tables import IndexDefinition, TableDefinition
-from tablekeeper.engine.values import Item, encode_item, item_size, items_equal, type_of
+from tablekeeper.engine.values import Item, encode_item, item_size, items_equal, type_of, value_size
 
 # (space, entry key, entry value or None to delete)
 Change = tuple[str, bytes, bytes | None]
@@ -282,7 +282,7 @@ def check_index_keys_of(index: IndexDefinition, item: Item) -> None:
                     f"attribute cannot contain an empty {kind} value. IndexName: {index.name}, "
                     f"IndexKey: {attr.name}"
                 )
-            size = len(value.encode("utf-8")) if isinstance(value, str) else len(value)
+            size = value_size(value)
             limit = MAX_HASH_KEY_BYTES if attr is schema.hash else MAX_RANGE_KEY_BYTES
             if size > limit:
                 raise ValidationException(

@@ -398,14 +398,10 @@ def value_size(value: Value) -> int:
 
 def item_size(item: Mapping[str, Value]) -> int:
     """Size of an item: attribute names plus values (DynamoDB's item size)."""
-    # A loop with strings sized inline: every write measures its item, and most values are strings.
+    # A loop that sizes strings first: every write measures its item, and most values are strings.
     size = 0
     for name, value in item.items():
-        size += len(name) if name.isascii() else len(name.encode("utf-8"))
-        if type(value) is str:
-            size += len(value) if value.isascii() else len(value.encode("utf-8"))
-        else:
-            size += value_size(value)
+        size += text_size(name) + (text_size(value) if type(value) is str else value_size(value))
     return size
 
 

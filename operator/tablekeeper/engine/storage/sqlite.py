@@ -285,8 +285,7 @@ class _Txn:
             tf.writer.execute("INSERT OR REPLACE INTO items VALUES (?, ?)", (key, value))
         else:
             self._keep_spaces(tf)
-            if space not in tf.spaces:
-                self._storage._ensure_space(tf, space)
+            self._storage._ensure_space(tf, space)
             add, select, update = _entry_statements(space)
             # Most puts add an entry: try that alone, and read the old value only if one is there.
             added = tf.writer.execute(add, (key, value)).rowcount

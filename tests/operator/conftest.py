@@ -75,6 +75,7 @@ class VersionedEmulator(kmock.KubernetesEmulator):
       does, not 500: kopf then patches again from a fresher body, where on a
       500 it would retry the same stale patch.  (The emulator's watch replays
       every object from the start, so kopf does see stale bodies.)
+    * a patch that names ``spec`` raises the generation by one, as a spec change does.
     * a created object gets the name (from generateName), uid, generation and
       creationTimestamp the API server would give it, unless the test gave them (an object the operator
       creates, e.g. a Restore's Table, needs its uid for its children's owner).
@@ -96,6 +97,13 @@ class VersionedEmulator(kmock.KubernetesEmulator):
                     metadata.setdefault("uid", str(uuid.uuid4()))
                     metadata.setdefault("generation", 1)
                     metadata.setdefault("creationTimestamp", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                elif "spec" in request.data and request.resource is not None:
+                    # A new spec is a new generation, as the API server counts it: a timer's pass
+                    # stands down on it (verdicts.moved_on) even before the handler's verdict lands.
+                    key = (request.resource, request.namespace, request.name)
+                    if key in self.objects and not self.objects[key].deleted:
+                        generation = self.objects[key].raw.get("metadata", {}).get("generation", 1)
+                        metadata.setdefault("generation", generation + 1)
             elif isinstance(request.data, list):  # a JSON patch: its tests see the old version first
                 request.data.append({"op": "add", "path": "/metadata/resourceVersion", "value": version})
         try:

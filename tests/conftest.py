@@ -21,8 +21,14 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.config import Config
+from hypothesis import settings
 
 ENGINE_START_TIMEOUT = 15.0
+
+# No per-example deadline: speed is measured by the benchmarks, and an example that talks to an
+# engine while the other pytest worker keeps the second core busy may take a second.
+settings.register_profile("tablekeeper", deadline=None)
+settings.load_profile("tablekeeper")
 
 
 @dataclass

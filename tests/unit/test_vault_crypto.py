@@ -267,7 +267,7 @@ def test_a_group_readable_key_file_loads_as_kubernetes_secret_volumes_make_them(
     [
         (b"", "no key"),
         (b"# only a comment\n", "no key"),
-        (os.urandom(32).hex().encode() + b"\n", "48 bytes, not 32"),
+        (bytes(range(32)).hex().encode() + b"\n", "48 bytes, not 32"),  # hex, not base64
         (b"c2hvcnQ=\n", "5 bytes, not 32"),
         (b"@@@@\n", "not valid base64"),
         (b"\xff\xfe binary", "not a key file"),

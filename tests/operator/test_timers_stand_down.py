@@ -11,6 +11,7 @@ import copy
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import jsonpatch
 import kopf
 import pytest
 
@@ -18,7 +19,7 @@ from tablekeeper.controllers.backups import BackupController
 from tablekeeper.controllers.engine_client import EngineBackup, EnginePitr
 from tablekeeper.controllers.pitr import PitrController, PitrOutcome
 from tablekeeper.controllers.tables import TableSettings
-from tablekeeper.controllers.verdicts import moved_on, seen
+from tablekeeper.controllers.verdicts import merge_status, moved_on, seen
 from tests.operator.conftest import table_body
 
 NS = "shop"
@@ -86,6 +87,16 @@ def _backup() -> dict[str, Any]:
 C = TypeVar("C", PitrController, BackupController)
 
 
+def written(patch: kopf.Patch, live: dict[str, Any]) -> dict[str, Any]:
+    """The status the API server holds after kopf applies ``patch`` with ``live`` as the object it
+    knows: its merge part, then the JSON patch its functions make (whose resourceVersion test the
+    fake objects here always pass)."""
+    after = copy.deepcopy(live)
+    merge_status(after, dict(patch))
+    ops = patch.as_json_patch(kopf.Body(copy.deepcopy(after))) if patch.fns else []
+    return dict(jsonpatch.apply_patch(after, ops).get("status") or {})
+
+
 def _controller(kind: type[C], objects: Objects, engine: Engine) -> C:
     controller = kind(TableSettings(), kube_factory=lambda: objects, clock=lambda: NOW)  # type: ignore[arg-type,return-value]
     controller.engine_of = lambda table: engine  # type: ignore[method-assign,return-value]
@@ -97,8 +108,9 @@ def test_the_pitr_timer_reports_the_window_when_nothing_happened_meanwhile() -> 
     objects = Objects(table_body("orders", NS), config)
     patch = kopf.Patch()
     controller = _controller(PitrController, objects, Engine(lambda: None))
-    controller.refresh(kopf.Body(copy.deepcopy(config)), patch)
-    assert patch["status"]["earliestRestorableTime"] == "2026-03-01T12:00:00Z"
+    live = copy.deepcopy(config)
+    controller.refresh(kopf.Body(live), patch)
+    assert written(patch, live)["earliestRestorableTime"] == "2026-03-01T12:00:00Z"
 
 
 def test_the_pitr_timer_stands_down_when_pitr_was_turned_off_during_its_engine_call() -> None:
@@ -115,12 +127,25 @@ def test_the_pitr_timer_stands_down_when_pitr_was_turned_off_during_its_engine_c
     assert not patch
 
 
+def test_the_pitr_timer_writes_nothing_when_a_verdict_lands_after_its_check_but_before_its_patch() -> None:
+    config = _pitr_config()
+    objects = Objects(table_body("orders", NS), config)
+    live = copy.deepcopy(config)
+    patch = kopf.Patch()
+    _controller(PitrController, objects, Engine(lambda: None)).refresh(kopf.Body(live), patch)
+    # The update handler's verdict reaches kopf's live body before kopf applies the timer's patch.
+    live["metadata"]["generation"] = 2
+    live["status"] = {"phase": "Disabled", "conditions": _ready(PitrOutcome.DISABLED)}
+    assert written(patch, live) == live["status"]
+
+
 def test_the_backup_timer_reports_the_finished_backup_when_nothing_happened_meanwhile() -> None:
     backup = _backup()
     objects = Objects(table_body("orders", NS), backup)
+    live = copy.deepcopy(backup)
     patch = kopf.Patch()
-    _controller(BackupController, objects, Engine(lambda: None)).poll(kopf.Body(copy.deepcopy(backup)), patch)
-    assert patch["status"]["backupStatus"] == "AVAILABLE"
+    _controller(BackupController, objects, Engine(lambda: None)).poll(kopf.Body(live), patch)
+    assert written(patch, live)["backupStatus"] == "AVAILABLE"
 
 
 def test_the_backup_timer_stands_down_when_a_handler_reported_during_its_engine_call() -> None:
@@ -141,3 +166,9 @@ def test_what_a_timer_starts_from_is_a_copy_the_live_body_cannot_change() -> Non
     live["status"]["conditions"][0]["reason"] = "ChangeRefused"
     assert start["status"]["conditions"][0]["reason"] == "Active"
     assert moved_on(start, live)
+
+
+def test_a_status_merge_replaces_values_merges_mappings_and_removes_what_is_none() -> None:
+    status = {"phase": "Creating", "window": {"earliest": "a", "latest": "b"}, "gone": 1, "flat": "x"}
+    merge_status(status, {"phase": "Active", "window": {"latest": "c"}, "gone": None, "flat": {"k": None}})
+    assert status == {"phase": "Active", "window": {"earliest": "a", "latest": "c"}, "flat": {}}

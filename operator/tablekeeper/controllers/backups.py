@@ -347,6 +347,7 @@ class BackupController(UsesKube):
             return
         start = seen(body)
         run = BackupPass(body, patch, self.metrics, self.clock())
+        run.reporter.only_if_unchanged_since(start)
         table_name = body.spec.get("tableRef", {}).get("name", "")
         found = self.kube.get(TABLES, run.namespace, table_name)
         try:

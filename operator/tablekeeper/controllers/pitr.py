@@ -340,6 +340,7 @@ class PitrController(UsesKube):
             return
         start = seen(body)
         run = PitrPass(body, patch, self.metrics, self.clock())
+        run.reporter.only_if_unchanged_since(start)
         try:
             config = PitrConfig.model_validate(dict(body))
         except pydantic.ValidationError:

@@ -476,6 +476,7 @@ class TableController(UsesKube):
             return  # a handler owns the status until its pass is done
         start = seen(body)
         run = Pass(body, patch, self.settings, self.metrics, self.clock())
+        run.reporter.only_if_unchanged_since(start)
         run.generation = body.status.get("observedGeneration")  # the spec acted on is still the old one
         table_name = body.spec.get("tableName") or run.name
         try:

@@ -11,7 +11,10 @@ leaves it alone (a refusal leaves a working object working).
 
 ``Reporter`` is the impure rest: it merges the fields into the handler's
 status patch (merged, never replaced: other writers' fields stay), posts an
-event per transition, and counts the pass in the metrics.
+event per transition, and counts the pass in the metrics.  A timer's pass
+reports ``only_if_unchanged_since`` the object it started from: its fields
+then go out in kopf's JSON patch, which tests the resourceVersion, and only
+if no handler wrote a verdict meanwhile (``moved_on``).
 """
 
 from __future__ import annotations
@@ -89,15 +92,34 @@ class Reporter:
         self.readiness = readiness
         self.key = f"{body.metadata.namespace}/{body.metadata.name}"
         self.status: dict[str, Any] = dict(body.status)  # as reported so far in this call
+        self._start: Mapping[str, Any] | None = None
+        self._pending: dict[str, Any] | None = None  # a timer's fields, once it wrote any
 
     @property
     def conditions(self) -> tuple[Condition, ...]:
         return conditions.conditions_from(self.status.get("conditions"))
 
+    def only_if_unchanged_since(self, start: Mapping[str, Any]) -> None:
+        """Write this call's fields only if the object has not ``moved_on`` from ``start`` (``seen``).
+
+        A timer checks that before it reports, but a handler may still write its verdict between
+        that check and kopf applying the timer's patch. So the fields go into one patch function:
+        kopf sends what it changes as a JSON patch that tests the resourceVersion, and calls it
+        again on a fresher object when that test fails. The function looks at the object kopf
+        knows then (the live ``body``) and writes nothing if it moved on.
+        """
+        self._start = start
+
     def write(self, outcome: str, fields: Mapping[str, Any], changed: Iterable[Transition] = ()) -> None:
         """Merge ``fields`` into the status, post an event per transition, count the pass."""
         self.model.model_validate(fields)  # what goes on the wire is what the CRD allows
-        self.patch.status.update(fields)
+        if self._start is None:
+            self.patch.status.update(fields)
+        else:
+            if self._pending is None:
+                self._pending = {}
+                self.patch.fns.append(self._write_if_unchanged)
+            merge_status(self._pending, copy.deepcopy(dict(fields)))
         self.status.update(fields)  # a second write in this call posts only what changed since
         for transition in changed:
             text = f"{transition.type} is {transition.new_status}"
@@ -105,6 +127,12 @@ class Reporter:
             kopf.event(self.body, type=self.event_type(transition), reason=transition.reason, message=text)
         if self.metrics is not None:
             self.metrics.reconciled(self.kind, self.key, outcome, fields.get("phase"))
+
+    def _write_if_unchanged(self, target: dict[str, Any]) -> None:
+        # The live body, not ``target``: a patch function kept from an earlier pass may have
+        # changed ``target`` already, and that must not read as a handler's verdict.
+        if self._start is not None and self._pending and not moved_on(self._start, self.body):
+            merge_status(target.setdefault("status", {}), copy.deepcopy(self._pending))
 
     def event_type(self, transition: Transition) -> str:
         lost = transition.new_status is FALSE and transition.old_status is not None
@@ -121,6 +149,20 @@ def problems(error: Exception) -> str:
     if isinstance(error, pydantic.ValidationError):
         return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
     return str(error)
+
+
+def merge_status(status: dict[str, Any], fields: Mapping[str, Any]) -> None:
+    """Merge ``fields`` into ``status`` as a JSON merge patch would (RFC 7386): None removes a field,
+    a mapping merges into the mapping there, anything else replaces."""
+    for key, value in fields.items():
+        if value is None:
+            status.pop(key, None)
+        elif isinstance(value, Mapping):
+            if not isinstance(status.get(key), dict):
+                status[key] = {}
+            merge_status(status[key], value)
+        else:
+            status[key] = value
 
 
 # --- timers ---------------------------------------------------------------------------------------

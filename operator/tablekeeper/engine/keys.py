@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from tablekeeper.engine.errors import ValidationException
-from tablekeeper.engine.values import Item, Value, load_item, type_of
+from tablekeeper.engine.values import Item, Value, load_item, type_of, value_size
 
 HASH_PREFIX_BYTES: Final = 4
 MAX_HASH_KEY_BYTES: Final = 2048
@@ -151,9 +151,7 @@ class KeySchema:
                 f"attribute cannot contain an empty {'string' if isinstance(value, str) else 'binary'}"
                 f" value. Key: {attr.name}"
             )
-        size = len(value.encode("utf-8")) if isinstance(value, str) else (
-            len(value) if isinstance(value, bytes) else 0
-        )
+        size = value_size(value) if isinstance(value, str | bytes) else 0  # 38 digits fit any limit
         if attr is self.hash and size > MAX_HASH_KEY_BYTES:
             raise ValidationException(
                 "One or more parameter values were invalid: Size of hashkey has exceeded "

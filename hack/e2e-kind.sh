@@ -182,4 +182,6 @@ k -n "$operator_ns" rollout status "deployment/${release}" --timeout=180s
 export TK_KIND_CLUSTER="$cluster" TK_KIND_NAMESPACE="$store_ns" TK_KIND_OPERATOR_NAMESPACE="$operator_ns"
 say "running the kind tests"
 cd "$root"
-"${pytest[@]}" -m kind tests/kind -v "$@"
+# -n 0: one process (pyproject's addopts start two xdist workers), so the suite's output streams
+# as it runs against the one cluster.
+"${pytest[@]}" -n 0 -m kind tests/kind -v "$@"

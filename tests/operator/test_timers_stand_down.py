@@ -89,12 +89,10 @@ C = TypeVar("C", PitrController, BackupController)
 
 def written(patch: kopf.Patch, live: dict[str, Any]) -> dict[str, Any]:
     """The status the API server holds after kopf applies ``patch`` with ``live`` as the object it
-    knows: its merge part, then the JSON patch its functions make (whose resourceVersion test the
+    knows (kopf's own JSON patch of its merge part and functions; its resourceVersion test the
     fake objects here always pass)."""
-    after = copy.deepcopy(live)
-    merge_status(after, dict(patch))
-    ops = patch.as_json_patch(kopf.Body(copy.deepcopy(after))) if patch.fns else []
-    return dict(jsonpatch.apply_patch(after, ops).get("status") or {})
+    ops = patch.as_json_patch(kopf.Body(copy.deepcopy(live))) if patch else []
+    return dict(jsonpatch.apply_patch(live, ops).get("status") or {})
 
 
 def _controller(kind: type[C], objects: Objects, engine: Engine) -> C:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tablekeeper.engine.storage import sqlite as sqlite_storage
+from tablekeeper.engine.storage import writeback
 from tablekeeper.engine.storage.base import ITEMS, LogRecord, StorageError, TableMissing, TableUnreadable
 from tablekeeper.engine.storage.sqlite import Durability, SqliteStorage
 
@@ -486,13 +487,13 @@ def test_under_steady_writes_the_wal_starts_over_instead_of_growing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     synced: list[Path] = []
-    real_sync = sqlite_storage._sync
+    real_flush = writeback.flush
 
-    def recording(path: Path, **options: bool) -> None:
+    def recording(path: Path) -> None:
         synced.append(path)
-        real_sync(path, **options)
+        real_flush(path)
 
-    monkeypatch.setattr(sqlite_storage, "_sync", recording)
+    monkeypatch.setattr(writeback, "flush", recording)
     store = SqliteStorage(tmp_path)
     store.create_table("t1")
     restarts = steady_writes(store, 0, 300)
@@ -517,10 +518,10 @@ def test_a_background_checkpoint_that_cannot_sync_loses_nothing_and_fails_no_wri
     store.create_table("t1")
     steady_writes(store, 0, 20)
 
-    def failing(path: Path, **options: bool) -> None:
+    def failing(path: Path) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(sqlite_storage, "_sync", failing)
+    monkeypatch.setattr(writeback, "flush", failing)
     restarts = steady_writes(store, 20, 100)  # every write is still acknowledged
     assert "checkpoint table t1" in caplog.text and "Input/output error" in caplog.text
     monkeypatch.undo()

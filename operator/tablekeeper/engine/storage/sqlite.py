@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from tablekeeper.engine.storage import writeback
 from tablekeeper.engine.storage.base import (
     ITEMS,
     LogRecord,
@@ -779,7 +780,9 @@ class SqliteStorage:
         committer (see _commit) while writes wait: it would have to flush every
         page the background pass copied (8-20 ms here, each time).  So the
         background syncs the database file after its pass, and the finishing
-        pass flushes only the few pages it copies itself.
+        pass flushes only the few pages it copies itself.  It syncs a step at a
+        time (see writeback), so that commits' syncs of the WAL meanwhile do not
+        wait behind all the pages it copied.
         """
         tf.commits += 1
         if tf.commits < CHECKPOINT_EVERY or tf.checkpoint is not None or tf.dropped:
@@ -791,7 +794,7 @@ class SqliteStorage:
                 tf.checkpointer = sqlite3.connect(tf.path, isolation_level=None,
                                                   check_same_thread=False)
             tf.checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            _sync(tf.path, data_only=True)
+            writeback.flush(tf.path)
 
         def done(future: asyncio.Future[None]) -> None:
             tf.checkpoint = None

@@ -536,6 +536,39 @@ def test_a_background_checkpoint_that_cannot_sync_loses_nothing_and_fails_no_wri
     reopened.close()
 
 
+def test_a_checkpoint_passes_again_over_what_was_written_while_it_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_storage, "CHECKPOINT_EVERY", 10**9)  # none in the background
+    store = SqliteStorage(tmp_path)
+    store.create_table("t1")
+    steady_writes(store, 0, 50)
+    path = store.table_file("t1")
+    other = sqlite3.connect(path, isolation_level=None)
+    real_flush = writeback.flush
+    flushes = 0
+
+    def writing_meanwhile(flushed: Path) -> None:
+        nonlocal flushes
+        flushes += 1
+        if flushes == 1:  # 40 commits of a 3 KB item land while the first pass syncs
+            for n in range(40):
+                other.execute("INSERT INTO items VALUES (?, ?)", (b"m%d" % n, b"y" * 3000))
+        real_flush(flushed)
+
+    monkeypatch.setattr(writeback, "flush", writing_meanwhile)
+    checkpointer = sqlite3.connect(path, isolation_level=None)
+    # The second pass copies those 40 commits' frames, the third finds none left.
+    assert sqlite_storage._checkpoint_in_passes(checkpointer, path) == 3
+    busy, frames, copied = checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert (busy, frames) == (0, copied)
+    # Nothing written since: the second pass copies nothing and is the last.
+    assert sqlite_storage._checkpoint_in_passes(checkpointer, path) == 2
+    for conn in (checkpointer, other):
+        conn.close()
+    store.close()
+
+
 def test_a_table_file_that_cannot_be_opened_fails_its_table_alone(tmp_path: Path) -> None:
     store = SqliteStorage(tmp_path)
     for table in ("t1", "t2"):

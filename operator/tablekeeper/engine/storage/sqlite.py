@@ -85,6 +85,8 @@ CREATE TABLE IF NOT EXISTS redo_meta (
 
 
 CHECKPOINT_EVERY = 100  # commits of a table between two WAL checkpoints
+CHECKPOINT_PASSES = 4  # at most, in one background checkpoint
+CHECKPOINT_FEW_FRAMES = 64  # a pass that copied fewer is the background's last
 _LOAD_BATCH = 20_000  # rows per transaction of a bulk load
 
 
@@ -168,6 +170,26 @@ def _sync(path: Path, *, data_only: bool = False) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _checkpoint_in_passes(conn: sqlite3.Connection, path: Path) -> int:
+    """Copy a table's WAL into its database file and sync that file, without blocking writers;
+    returns the passes it took.
+
+    A sync takes tens of ms under load, and the frames written meanwhile are left for the
+    finishing pass (on the committer, while writes wait) to copy and sync.  So this passes
+    again while its last pass copied many frames, and the finishing pass has few left.
+    """
+    copied = passes = 0
+    while passes < CHECKPOINT_PASSES:
+        passes += 1
+        _, _, total = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        writeback.flush(path)
+        # Fewer in all than before: the WAL started over after the last pass, so all are new.
+        if (total - copied if total >= copied else total) < CHECKPOINT_FEW_FRAMES:
+            break
+        copied = total
+    return passes
 
 
 @dataclass
@@ -793,8 +815,7 @@ class SqliteStorage:
             if tf.checkpointer is None:
                 tf.checkpointer = sqlite3.connect(tf.path, isolation_level=None,
                                                   check_same_thread=False)
-            tf.checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            writeback.flush(tf.path)
+            _checkpoint_in_passes(tf.checkpointer, tf.path)
 
         def done(future: asyncio.Future[None]) -> None:
             tf.checkpoint = None

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +39,19 @@ def cpu_seconds(pid: int | None) -> float:
 
 
 @contextmanager
-def own_engine(name: str, options: Sequence[str] = ()) -> Iterator[tuple[str, int]]:
-    """A fresh engine (--auth none, more ``options``) on a free port; yields its endpoint and pid."""
-    data = Path(tempfile.mkdtemp(prefix=f"tk-{name}-"))
+def own_engine(name: str, options: Sequence[str] = (), *, env: Mapping[str, str] | None = None,
+               data: Path | None = None) -> Iterator[tuple[str, int]]:
+    """A fresh engine (--auth none, more ``options``) on a free port; yields its endpoint and pid.
+
+    ``env``: the engine's environment (default: ours). ``data``: its data directory, left in place
+    for the caller to read and remove (default: a temporary one, removed at the end).
+    """
+    owned = data is None
+    data = Path(tempfile.mkdtemp(prefix=f"tk-{name}-")) if data is None else data
     command = [sys.executable, "-m", "tablekeeper", "engine", "--data", str(data), "--port", "0",
                "--auth", "none", *options]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=None if env is None else dict(env))
     try:
         output = process.stdout
         assert output is not None
@@ -61,7 +68,8 @@ def own_engine(name: str, options: Sequence[str] = ()) -> Iterator[tuple[str, in
     finally:
         process.terminate()
         process.wait(timeout=30)
-        shutil.rmtree(data, ignore_errors=True)
+        if owned:
+            shutil.rmtree(data, ignore_errors=True)
 
 
 @dataclass

@@ -536,6 +536,29 @@ def test_a_background_checkpoint_that_cannot_sync_loses_nothing_and_fails_no_wri
     reopened.close()
 
 
+@pytest.mark.usefixtures("quick_checkpoints")
+def test_a_wal_grown_behind_a_long_read_is_cut_back_once_it_starts_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_storage, "WAL_SIZE_LIMIT", 256 * 1024)
+    store = SqliteStorage(tmp_path)
+    store.create_table("t1")
+    wal = store.table_file("t1").with_name("t1.db-wal")
+    reading = sqlite3.connect(store.table_file("t1"), isolation_level=None)
+    reading.execute("BEGIN")
+    reading.execute("SELECT count(*) FROM items").fetchone()  # holds its snapshot, and the WAL
+    steady_writes(store, 0, 300)
+    assert wal.stat().st_size > 2_000_000  # 300 commits of two or more 4 KB pages
+    reading.execute("COMMIT")
+    reading.close()
+    steady_writes(store, 300, 60)
+    assert wal.stat().st_size < 1_000_000
+    store.close()
+    reopened = SqliteStorage(tmp_path)
+    assert reopened.reader("t1").stats().item_count == 360
+    reopened.close()
+
+
 def test_a_checkpoint_passes_again_over_what_was_written_while_it_synced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -87,6 +87,9 @@ CREATE TABLE IF NOT EXISTS redo_meta (
 CHECKPOINT_EVERY = 100  # commits of a table between two WAL checkpoints
 CHECKPOINT_PASSES = 4  # at most, in one background checkpoint
 CHECKPOINT_FEW_FRAMES = 64  # a pass that copied fewer is the background's last
+# Bytes a table's WAL file is cut back to when it starts over; a busy table's WAL is ~26 MB
+# between checkpoints (docs/benchmarks.md), which this leaves alone.
+WAL_SIZE_LIMIT = 64 * 2**20
 _LOAD_BATCH = 20_000  # rows per transaction of a bulk load
 
 
@@ -154,6 +157,9 @@ def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
     # reaches it) SQLite would spill it to a temporary file, a write per page. A request is at
     # most 16 MB, so the journal of one write stays within a few tens of MB.
     conn.execute("PRAGMA temp_store=MEMORY")
+    # SQLite reuses a WAL file from its start and never shrinks it by itself: a WAL grown
+    # while a long read (a backup's snapshot) held it back would keep its size for good.
+    conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     return conn
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import sys
 from pathlib import Path
@@ -84,6 +86,41 @@ def test_without_sync_file_range_the_flush_is_one_sync(
     writeback.flush(path)
     assert walk == []
     assert path.read_bytes() == b"x" * 1_000_000
+
+
+class Refusing:
+    """A sync_file_range that fails with one errno, counting its calls."""
+
+    def __init__(self, code: int) -> None:
+        self.code, self.calls = code, 0
+
+    def __call__(self, fd: int, offset: int, length: int, flags: int) -> int:
+        self.calls += 1
+        ctypes.set_errno(self.code)
+        return -1
+
+
+def test_where_a_sandbox_refuses_the_call_the_flush_is_one_sync_from_then_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "t.db"
+    path.write_bytes(b"x" * 1_000_000)
+    refused = Refusing(errno.ENOSYS)
+    monkeypatch.setattr(writeback, "_sync_file_range", refused)
+    writeback.flush(path)
+    writeback.flush(path)
+    assert refused.calls == 1
+    assert "sync_file_range refused" in caplog.text and "in one step" in caplog.text
+
+
+def test_a_write_back_that_fails_for_another_reason_fails_the_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "t.db"
+    path.write_bytes(b"x" * 1_000_000)
+    monkeypatch.setattr(writeback, "_sync_file_range", Refusing(errno.EIO))
+    with pytest.raises(OSError, match="sync_file_range: Input/output error"):
+        writeback.flush(path)
 
 
 def test_a_missing_file_is_an_error_for_the_checkpoint_to_report(tmp_path: Path) -> None:

@@ -9,12 +9,15 @@ final ``fdatasync`` then has little left to write, and it is still what makes
 the file durable: ``sync_file_range`` flushes neither the disk's cache nor the
 file's metadata.
 
-``sync_file_range`` is Linux's; elsewhere ``flush`` is one plain sync.
+``sync_file_range`` is Linux's; elsewhere, and where a sandbox refuses it
+(seccomp, gVisor), ``flush`` is one plain sync.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +29,10 @@ MAX_STEPS = 1024
 
 # <linux/fs.h>: wait for writeback already under way, start it, wait for it to finish.
 _WAIT_BEFORE, _WRITE, _WAIT_AFTER = 1, 2, 4
+# What a kernel or sandbox without the call answers: the plain sync then does it all.
+_UNSUPPORTED = frozenset({errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM})
+
+log = logging.getLogger(__name__)
 
 
 def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
@@ -57,12 +64,19 @@ def write_back(fd: int, offset: int, length: int) -> None:
 
 def flush(path: Path) -> None:
     """Make a file's data durable (fdatasync), writing its dirty pages back a step at a time first."""
+    global _sync_file_range
     fd = os.open(path, os.O_RDONLY)
     try:
         if _sync_file_range is not None:
             walk = steps(os.fstat(fd).st_size)
-            for offset in walk:
-                write_back(fd, offset, walk.step)
+            try:
+                for offset in walk:
+                    write_back(fd, offset, walk.step)
+            except OSError as exc:
+                if exc.errno not in _UNSUPPORTED:
+                    raise
+                log.warning("sync_file_range refused (%s): checkpoints sync in one step", exc)
+                _sync_file_range = None
         if hasattr(os, "fdatasync"):  # macOS has none
             os.fdatasync(fd)
         else:

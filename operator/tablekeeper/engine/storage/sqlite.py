@@ -163,17 +163,14 @@ def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
     return conn
 
 
-def _sync(path: Path, *, data_only: bool = False) -> None:
+def _sync(path: Path) -> None:
     """fsync a file or directory through a descriptor of our own (a sync is per file, not per descriptor).
 
-    ``data_only``: fdatasync (the data and what reading it needs, not the timestamps).
+    A table file's data is synced by ``writeback.flush``.
     """
     fd = os.open(path, os.O_RDONLY)
     try:
-        if data_only and hasattr(os, "fdatasync"):  # macOS has none
-            os.fdatasync(fd)
-        else:
-            os.fsync(fd)
+        os.fsync(fd)
     finally:
         os.close(fd)
 

@@ -30,12 +30,18 @@ def client(endpoint: str, service: str = "dynamodb") -> Any:
     )
 
 
+def cpu_times(pid: int | None) -> tuple[float, float]:
+    """User and system CPU time of a process and all its threads, in seconds (Linux /proc)."""
+    if pid is None:
+        return 0.0, 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def cpu_seconds(pid: int | None) -> float:
     """User + system CPU time of a process and all its threads (Linux /proc)."""
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(cpu_times(pid))
 
 
 @contextmanager
@@ -77,6 +83,8 @@ class Sample:
     ops_per_s: float
     p99_ms: float
     cpu_ms_per_1k: float | None  # the engine's CPU time per 1000 puts (own engine only)
+    # The part of it spent in the kernel (system time): syscalls, block I/O, loopback TCP.
+    system_ms_per_1k: float | None = None
 
 
 def add_wrk_arguments(parser: argparse.ArgumentParser) -> None:
@@ -117,14 +125,17 @@ def wrk_put(name: str, endpoint: str, script: Path, script_args: list[str],
     command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
                "--latency", "-s", str(script), endpoint, "--", *script_args]
     time.sleep(args.settle)
-    cpu = cpu_seconds(pid)
+    user, system = cpu_times(pid)
     result = run_wrk(command)
-    cpu = cpu_seconds(pid) - cpu
+    after = cpu_times(pid)
+    user, system = after[0] - user, after[1] - system
     if result["errors"]:
         print(f"{name}: {result['errors']} errors on {script_args[0]}", file=sys.stderr)
     requests = result["requests"]
-    per_1k = cpu * 1000 * 1000 / requests if pid is not None and requests else None
-    return Sample(result["ops_per_s"], result["p99_ms"], per_1k)
+    if pid is None or not requests:
+        return Sample(result["ops_per_s"], result["p99_ms"], None)
+    per_1k = 1000 * 1000 / requests
+    return Sample(result["ops_per_s"], result["p99_ms"], (user + system) * per_1k, system * per_1k)
 
 
 def cost_table(samples: dict[str, list[Sample]], setups: Sequence[str], args: argparse.Namespace) -> str:
@@ -140,8 +151,8 @@ def cost_table(samples: dict[str, list[Sample]], setups: Sequence[str], args: ar
         f"PutItem, {args.item_bytes}-byte items, wrk -t{args.threads} -c{args.connections}, "
         f"{args.duration} s x {args.rounds} rounds (medians; the cost: median of the rounds' pairs)",
         "",
-        "| setup | PutItem ops/s | p99 ms | throughput cost | engine CPU ms / 1000 puts |",
-        "|---|---:|---:|---:|---:|",
+        "| setup | PutItem ops/s | p99 ms | throughput cost | engine CPU ms / 1000 puts | of it, kernel |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for setup in setups:
         ops = statistics.median(s.ops_per_s for s in samples[setup])
@@ -149,7 +160,12 @@ def cost_table(samples: dict[str, list[Sample]], setups: Sequence[str], args: ar
         paired = [1 - mine.ops_per_s / theirs.ops_per_s
                   for mine, theirs in zip(samples[setup], base, strict=True)]
         cost = "" if setup == setups[0] else f"{statistics.median(paired) * 100:+.1f}%"
-        cpus = [s.cpu_ms_per_1k for s in samples[setup] if s.cpu_ms_per_1k is not None]
-        cpu = f"{statistics.median(cpus):.0f}" if cpus else "n/a"
-        lines.append(f"| {setup} | {ops:.0f} | {p99:.2f} | {cost} | {cpu} |")
+        cpu = _median_text([s.cpu_ms_per_1k for s in samples[setup]])
+        system = _median_text([s.system_ms_per_1k for s in samples[setup]])
+        lines.append(f"| {setup} | {ops:.0f} | {p99:.2f} | {cost} | {cpu} | {system} |")
     return "\n".join(lines)
+
+
+def _median_text(values: Sequence[float | None]) -> str:
+    known = [value for value in values if value is not None]
+    return f"{statistics.median(known):.0f}" if known else "n/a"

@@ -125,10 +125,10 @@ def wrk_put(name: str, endpoint: str, script: Path, script_args: list[str],
     command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
                "--latency", "-s", str(script), endpoint, "--", *script_args]
     time.sleep(args.settle)
-    user, system = cpu_times(pid)
+    before = cpu_times(pid)
     result = run_wrk(command)
     after = cpu_times(pid)
-    user, system = after[0] - user, after[1] - system
+    user, system = after[0] - before[0], after[1] - before[1]
     if result["errors"]:
         print(f"{name}: {result['errors']} errors on {script_args[0]}", file=sys.stderr)
     requests = result["requests"]

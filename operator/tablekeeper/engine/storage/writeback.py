@@ -58,8 +58,8 @@ def write_back(fd: int, offset: int, length: int) -> None:
     if _sync_file_range is None:
         return
     if _sync_file_range(fd, offset, length, _WAIT_BEFORE | _WRITE | _WAIT_AFTER) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"sync_file_range: {os.strerror(errno)}")
+        code = ctypes.get_errno()
+        raise OSError(code, f"sync_file_range: {os.strerror(code)}")
 
 
 def flush(path: Path) -> None:

@@ -4,7 +4,7 @@
 any old and new item it must refuse exactly what ``check_index_keys`` refuses,
 with the same error, and otherwise give the entries ``entry_key`` and
 ``project`` describe (an ALL index a reference to the item, rewritten only
-when the item's size changes).
+when the item's size changes), each with the size storage would measure it by.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from tablekeeper.engine.errors import DynamoDBError
 from tablekeeper.engine.indexes import check_index_keys, entry_key, index_changes, project
 from tablekeeper.engine.keys import KeyAttribute, KeySchema
 from tablekeeper.engine.references import reference
+from tablekeeper.engine.sizes import measure_entry
 from tablekeeper.engine.storage.base import index_space
 from tablekeeper.engine.tables import IndexDefinition, Projection, TableDefinition
 from tablekeeper.engine.values import item_size, items_equal
@@ -60,7 +61,9 @@ def _refusal(item: dict[str, Any]) -> Any:
     return None
 
 
-def _expected(old: dict[str, Any] | None, new: dict[str, Any]) -> list[tuple[str, bytes, bytes | None]]:
+def _expected(
+    old: dict[str, Any] | None, new: dict[str, Any]
+) -> list[tuple[str, bytes, bytes | None, int]]:
     changes = []
     for index in TABLE.indexes:
         if index.status == "DELETING":
@@ -70,16 +73,17 @@ def _expected(old: dict[str, Any] | None, new: dict[str, Any]) -> list[tuple[str
         new_key = entry_key(index, KEY, new)
         everything = index.projection.type == "ALL"
         entry = reference(item_size(new), KEY) if everything else dump_item(project(index, TABLE, new))
+        size = measure_entry(space, entry)
         if new_key is None:
-            changes += [] if old_key is None else [(space, old_key, None)]
+            changes += [] if old_key is None else [(space, old_key, None, 0)]
         elif old_key == new_key:
             assert old is not None
             unchanged = (item_size(old) == item_size(new) if everything
                          else items_equal(project(index, TABLE, old), project(index, TABLE, new)))
-            changes += [] if unchanged else [(space, new_key, entry)]
+            changes += [] if unchanged else [(space, new_key, entry, size)]
         else:
-            changes += ([] if old_key is None else [(space, old_key, None)]) + [
-                (space, new_key, entry)]
+            changes += ([] if old_key is None else [(space, old_key, None, 0)]) + [
+                (space, new_key, entry, size)]
     return changes
 
 

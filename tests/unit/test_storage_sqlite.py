@@ -339,6 +339,25 @@ def test_the_store_measures_entries_with_the_function_it_was_given(tmp_path: Pat
     store.close()
 
 
+def test_a_put_counts_the_measure_its_writer_gives_and_measures_only_the_old_value_it_replaces(
+    tmp_path: Path,
+) -> None:
+    measured: list[bytes] = []
+
+    def measure(space: str, value: bytes) -> int:
+        measured.append(value)
+        return len(value) * 100
+
+    store = SqliteStorage(tmp_path, measure=measure)
+    store.create_table("t1")
+    write(store, lambda txn: txn.put("t1", "index:g", b"a", b"123", 300))
+    assert counters(store) == (1, 300)
+    write(store, lambda txn: txn.put("t1", "index:g", b"a", b"12", 200))
+    assert counters(store) == (1, 200)
+    assert measured == [b"123"]  # the replaced value, read back; never the ones handed in
+    store.close()
+
+
 def test_dropping_a_space_removes_its_entries_and_counters(storage: SqliteStorage) -> None:
     write(storage, space_put(b"a", b"123"))
     write(storage, space_put(b"k", b"1", space="index:other"))

@@ -95,8 +95,8 @@ def test_entries_sort_by_expiry_before_key() -> None:
 def test_changing_the_expiry_moves_the_entry() -> None:
     changes = list(ttl_changes(table(), KEY, item(Decimal(10)), item(Decimal(20))))
     assert changes == [
-        (TTL_SPACE, entry_prefix(10) + KEY, None),
-        (TTL_SPACE, entry_prefix(20) + KEY, b""),
+        (TTL_SPACE, entry_prefix(10) + KEY, None, 0),
+        (TTL_SPACE, entry_prefix(20) + KEY, b"", 0),
     ]
 
 
@@ -108,13 +108,13 @@ def test_a_write_that_keeps_the_expiry_changes_no_entry() -> None:
 
 def test_deleting_an_item_deletes_its_entry() -> None:
     assert list(ttl_changes(table(), KEY, item(Decimal(10)), None)) == [
-        (TTL_SPACE, entry_prefix(10) + KEY, None)
+        (TTL_SPACE, entry_prefix(10) + KEY, None, 0)
     ]
 
 
 def test_turning_the_ttl_into_a_string_deletes_the_entry() -> None:
     assert list(ttl_changes(table(), KEY, item(Decimal(10)), item("10"))) == [
-        (TTL_SPACE, entry_prefix(10) + KEY, None)
+        (TTL_SPACE, entry_prefix(10) + KEY, None, 0)
     ]
 
 

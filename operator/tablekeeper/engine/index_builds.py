@@ -71,9 +71,9 @@ def _index_batch(
             blob = txn.get(table.table_id, key, ITEMS)  # the item as it is now
             if blob is None:
                 continue
-            for space, entry, value in backfill_changes(table, index, key, parse_stored(blob)):
+            for space, entry, value, size in backfill_changes(table, index, key, parse_stored(blob)):
                 assert value is not None
-                txn.put(table.table_id, space, entry, value)
+                txn.put(table.table_id, space, entry, value, size)
         txn.put(table.table_id, PROGRESS_SPACE, index.name.encode(), keys[-1])
 
     return put_entries

@@ -38,13 +38,13 @@ from tablekeeper.engine.engine import dump_item
 from tablekeeper.engine.errors import ValidationException
 from tablekeeper.engine.keys import MAX_HASH_KEY_BYTES, MAX_RANGE_KEY_BYTES
 from tablekeeper.engine.references import is_reference, reference, referenced_key
-from tablekeeper.engine.sizes import entry_size, remember_size, stored_item_size
+from tablekeeper.engine.sizes import entry_size, stored_item_size
 from tablekeeper.engine.storage.base import Reader, StorageError, index_space
 from tablekeeper.engine.tables import IndexDefinition, TableDefinition
 from tablekeeper.engine.values import Item, encode_item, item_size, items_equal, type_of, value_size
 
-# (space, entry key, entry value or None to delete)
-Change = tuple[str, bytes, bytes | None]
+# (space, entry key, entry value or None to delete, the value's measure: ``sizes.measure_entry``)
+Change = tuple[str, bytes, bytes | None, int]
 
 MAINTAINED: Final = frozenset({"ACTIVE", "UPDATING", "CREATING"})
 GB: Final = 1 << 30
@@ -96,15 +96,6 @@ def _projected(item: Item, names: frozenset[str] | None) -> Item:
     return item if names is None else {name: value for name, value in item.items() if name in names}
 
 
-def _projected_entry(entry: Item) -> bytes:
-    """A KEYS_ONLY or INCLUDE entry: the projected item.
-
-    Its size goes to ``sizes.remember_size``, so that the storage's measure of
-    the entry (``sizes.measure_entry``) need not parse it back.
-    """
-    return remember_size(dump_item(entry), item_size(entry))
-
-
 @dataclass(frozen=True, slots=True)
 class _Kept:
     """What a write needs of one index it keeps, worked out once per table definition."""
@@ -112,6 +103,29 @@ class _Kept:
     index: IndexDefinition
     space: str
     names: frozenset[str] | None  # projected attributes; None for ALL
+    # The key attributes and the value type each must have (``index_key``), unpacked for the hot path.
+    hash_name: str
+    hash_type: type
+    range_name: str | None
+    range_type: type | None
+
+    @classmethod
+    def of(cls, index: IndexDefinition, table: TableDefinition) -> _Kept:
+        schema = index.key_schema
+        ranged = schema.range
+        return cls(
+            index, index_space(index.name), projected_names(index, table),
+            schema.hash.name, _KEY_TYPES[schema.hash.type],
+            None if ranged is None else ranged.name, None if ranged is None else _KEY_TYPES[ranged.type],
+        )
+
+    def entry_key(self, key: bytes, item: Item) -> bytes | None:
+        """``entry_key`` of this index."""
+        if type(item.get(self.hash_name, _ABSENT)) is not self.hash_type:
+            return None
+        if self.range_name is not None and type(item.get(self.range_name, _ABSENT)) is not self.range_type:
+            return None
+        return self.index.key_schema.encode(item) + key
 
 
 _kept: dict[int, tuple[TableDefinition, tuple[_Kept, ...]]] = {}
@@ -123,9 +137,7 @@ def _kept_indexes(table: TableDefinition) -> tuple[_Kept, ...]:
     found = _kept.get(id(table))
     if found is not None and found[0] is table:
         return found[1]
-    kept = tuple(
-        _Kept(index, index_space(index.name), projected_names(index, table)) for index in maintained(table)
-    )
+    kept = tuple(_Kept.of(index, table) for index in maintained(table))
     if len(_kept) >= 1024:
         _kept.clear()
     _kept[id(table)] = (table, kept)
@@ -139,10 +151,10 @@ def _changes_of(
     space, index, names = kept.space, kept.index, kept.names
     if new is not None and check:
         check_index_keys_of(index, new)
-    old_key = None if old is None else entry_key(index, key, old)
-    new_key = None if new is None else entry_key(index, key, new)
+    old_key = None if old is None else kept.entry_key(key, old)
+    new_key = None if new is None else kept.entry_key(key, new)
     if new_key is None:
-        return [] if old_key is None else [(space, old_key, None)]
+        return [] if old_key is None else [(space, old_key, None, 0)]
     assert new is not None
     if names is None:  # ALL: a reference, which changes only with the item's size
         size = item_size(new) if new_size is None else new_size
@@ -157,9 +169,9 @@ def _changes_of(
             assert old is not None
             if items_equal(_projected(old, names), entry):
                 return []  # nothing the index holds changed
-        value = _projected_entry(entry)
-    changes: list[Change] = [] if old_key is None or old_key == new_key else [(space, old_key, None)]
-    changes.append((space, new_key, value))
+        value, size = dump_item(entry), item_size(entry)
+    changes: list[Change] = [] if old_key is None or old_key == new_key else [(space, old_key, None, 0)]
+    changes.append((space, new_key, value, size))
     return changes
 
 
@@ -198,9 +210,12 @@ def backfill_changes(
         check_index_keys_of(index, item)
     except ValidationException:
         return ()
+    space = index_space(index.name)
     if index.projection.type == "ALL":
-        return ((index_space(index.name), found, reference(item_size(item), key)),)
-    return ((index_space(index.name), found, dump_item(project(index, table, item))),)
+        size = item_size(item)
+        return ((space, found, reference(size, key), size),)
+    entry = project(index, table, item)
+    return ((space, found, dump_item(entry), item_size(entry)),)
 
 
 def entry_items(

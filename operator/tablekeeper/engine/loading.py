@@ -56,7 +56,7 @@ def _entries(
         if indexes:
             item = parse_stored(blob)
             for index in indexes:
-                for space, entry_key, entry in backfill_changes(table, index, key, item):
+                for space, entry_key, entry, _size in backfill_changes(table, index, key, item):
                     assert entry is not None
                     yield space, entry_key, entry
 

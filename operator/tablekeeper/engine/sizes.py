@@ -80,25 +80,6 @@ def stored_item_size(wire: dict[str, Any]) -> int:
     return size
 
 
-# Sizes of entries the engine just built, by identity, until storage measures them.
-_REMEMBERED: dict[int, tuple[bytes, int]] = {}
-_REMEMBER_AT_MOST = 64
-
-
-def remember_size(entry: bytes, size: int) -> bytes:
-    """Note the DynamoDB size of an index entry about to be written; returns the entry.
-
-    The storage measures every entry it writes (``measure_entry``); for one
-    the engine has just built, the size is known and parsing the entry back
-    would only repeat the work.  The note holds the entry itself, so its
-    identity cannot be reused while noted; at most a few are kept.
-    """
-    if len(_REMEMBERED) >= _REMEMBER_AT_MOST:
-        _REMEMBERED.clear()
-    _REMEMBERED[id(entry)] = (entry, size)
-    return entry
-
-
 def entry_size(value: bytes) -> int:
     """An index entry's DynamoDB size: held by a reference (``references``), else its copy's."""
     if is_reference(value):
@@ -109,12 +90,9 @@ def entry_size(value: bytes) -> int:
 def measure_entry(space: str, value: bytes) -> int:
     """The storage Measure of the engine: an index entry's DynamoDB size, else its length.
 
-    A copy just built is measured by the size remembered for it, not parsed back.
+    Writes hand storage the size of an entry they just built (``WriteTxn.put``'s
+    ``measured``), so this parses copies only where storage reads old values back.
     """
     if not space.startswith(INDEX_SPACE_PREFIX):
         return len(value)
-    if not is_reference(value):  # a reference holds its size: no lookup for ALL entries
-        noted = _REMEMBERED.pop(id(value), None)
-        if noted is not None and noted[0] is value:
-            return noted[1]
     return entry_size(value)

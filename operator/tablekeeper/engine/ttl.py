@@ -90,9 +90,9 @@ def ttl_changes(
         return ()
     changes: list[Change] = []
     if before is not None:
-        changes.append((TTL_SPACE, before, None))
+        changes.append((TTL_SPACE, before, None, 0))
     if after is not None:
-        changes.append((TTL_SPACE, after, b""))
+        changes.append((TTL_SPACE, after, b"", 0))
     return changes
 
 

@@ -90,9 +90,9 @@ def _index_batch(table: TableDefinition, keys: list[bytes]) -> Callable[[WriteTx
             blob = txn.get(table.table_id, key)  # the item as it is now, not as scanned
             if blob is None:
                 continue
-            for space, entry, value in ttl_changes(table, key, None, parse_stored(blob)):
+            for space, entry, value, size in ttl_changes(table, key, None, parse_stored(blob)):
                 assert value is not None
-                txn.put(table.table_id, space, entry, value)
+                txn.put(table.table_id, space, entry, value, size)
         txn.put(table.table_id, BACKFILL_SPACE, CURSOR_KEY, keys[-1])
 
     return index

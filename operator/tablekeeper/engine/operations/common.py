@@ -133,9 +133,9 @@ def write_item(
                        old_size=old_size, new_size=size),
         *ttl_changes(table, key, old.item, new),
     )
-    for space, entry_key, entry in derived:
+    for space, entry_key, entry, entry_size in derived:
         if entry is None:
             txn.delete(table.table_id, space, entry_key)
         else:
-            txn.put(table.table_id, space, entry_key, entry)
+            txn.put(table.table_id, space, entry_key, entry, entry_size)
     return True

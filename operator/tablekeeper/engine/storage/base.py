@@ -137,8 +137,12 @@ class WriteTxn(Protocol):
         """
         ...
 
-    def put(self, table: str, space: str, key: bytes, value: bytes) -> None:
-        """Set an entry of a non-item space (an index entry), creating the space if need be."""
+    def put(self, table: str, space: str, key: bytes, value: bytes, measured: int | None = None) -> None:
+        """Set an entry of a non-item space (an index entry), creating the space if need be.
+
+        ``measured``: the value's ``measure``, when the caller has it at hand
+        (it just built the value); storage measures the value otherwise.
+        """
         ...
 
     def delete(self, table: str, space: str, key: bytes) -> None:

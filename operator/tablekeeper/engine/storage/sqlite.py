@@ -305,7 +305,7 @@ class _Txn:
             self.redo_log.append((table, seq, record))
         return seq
 
-    def put(self, table: str, space: str, key: bytes, value: bytes) -> None:
+    def put(self, table: str, space: str, key: bytes, value: bytes, measured: int | None = None) -> None:
         tf = self._file(table)
         if space == ITEMS:
             tf.writer.execute("INSERT OR REPLACE INTO items VALUES (?, ?)", (key, value))
@@ -319,7 +319,7 @@ class _Txn:
             if not added:
                 (old,) = tf.writer.execute(select, (key,)).fetchone()
                 tf.writer.execute(update, (value, key))
-            self._count(tf, space, value, old)
+            self._count(tf, space, value, old, measured)
         if self.redo is not None:
             self.redo.append((table, space, key, value))
 
@@ -362,12 +362,14 @@ class _Txn:
         if tf.table not in saved:
             saved[tf.table] = (tf.space_stats.copy(), tf.spaces.copy())
 
-    def _count(self, tf: _TableFile, space: str, new: bytes | None, old: bytes | None) -> None:
+    def _count(
+        self, tf: _TableFile, space: str, new: bytes | None, old: bytes | None, measured: int | None = None,
+    ) -> None:
         measure = self._storage._measure
         entries, size = tf.space_stats.get(space, _NO_ENTRIES)
         if new is not None:
             entries += 1
-            size += measure(space, new)
+            size += measure(space, new) if measured is None else measured
         if old is not None:
             entries -= 1
             size -= measure(space, old)

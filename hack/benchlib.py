@@ -30,11 +30,13 @@ def client(endpoint: str, service: str = "dynamodb") -> Any:
     )
 
 
-def cpu_times(pid: int | None) -> tuple[float, float]:
-    """User and system CPU time of a process and all its threads, in seconds (Linux /proc)."""
+def cpu_times(pid: int | None, *, main_thread: bool = False) -> tuple[float, float]:
+    """User and system CPU time of a process and all its threads, in seconds (Linux /proc);
+    with ``main_thread``, of its main thread alone (the engine's event loop)."""
     if pid is None:
         return 0.0, 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    stat = Path(f"/proc/{pid}/task/{pid}/stat" if main_thread else f"/proc/{pid}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
 
@@ -85,6 +87,9 @@ class Sample:
     cpu_ms_per_1k: float | None  # the engine's CPU time per 1000 puts (own engine only)
     # The part of it spent in the kernel (system time): syscalls, block I/O, loopback TCP.
     system_ms_per_1k: float | None = None
+    # The part of it on the event loop's thread (requests, and the SQL of writes); the rest is
+    # the storage threads' (commits, checkpoints).
+    loop_ms_per_1k: float | None = None
 
 
 def add_wrk_arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,17 +130,19 @@ def wrk_put(name: str, endpoint: str, script: Path, script_args: list[str],
     command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
                "--latency", "-s", str(script), endpoint, "--", *script_args]
     time.sleep(args.settle)
-    before = cpu_times(pid)
+    before, loop_before = cpu_times(pid), cpu_times(pid, main_thread=True)
     result = run_wrk(command)
-    after = cpu_times(pid)
+    after, loop_after = cpu_times(pid), cpu_times(pid, main_thread=True)
     user, system = after[0] - before[0], after[1] - before[1]
+    loop = sum(loop_after) - sum(loop_before)
     if result["errors"]:
         print(f"{name}: {result['errors']} errors on {script_args[0]}", file=sys.stderr)
     requests = result["requests"]
     if pid is None or not requests:
         return Sample(result["ops_per_s"], result["p99_ms"], None)
     per_1k = 1000 * 1000 / requests
-    return Sample(result["ops_per_s"], result["p99_ms"], (user + system) * per_1k, system * per_1k)
+    return Sample(result["ops_per_s"], result["p99_ms"], (user + system) * per_1k, system * per_1k,
+                  loop * per_1k)
 
 
 def cost_table(samples: dict[str, list[Sample]], setups: Sequence[str], args: argparse.Namespace) -> str:
@@ -151,8 +158,9 @@ def cost_table(samples: dict[str, list[Sample]], setups: Sequence[str], args: ar
         f"PutItem, {args.item_bytes}-byte items, wrk -t{args.threads} -c{args.connections}, "
         f"{args.duration} s x {args.rounds} rounds (medians; the cost: median of the rounds' pairs)",
         "",
-        "| setup | PutItem ops/s | p99 ms | throughput cost | engine CPU ms / 1000 puts | of it, kernel |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| setup | PutItem ops/s | p99 ms | throughput cost | engine CPU ms / 1000 puts | of it, kernel "
+        "| of it, event loop |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for setup in setups:
         ops = statistics.median(s.ops_per_s for s in samples[setup])
@@ -162,7 +170,8 @@ def cost_table(samples: dict[str, list[Sample]], setups: Sequence[str], args: ar
         cost = "" if setup == setups[0] else f"{statistics.median(paired) * 100:+.1f}%"
         cpu = _median_text([s.cpu_ms_per_1k for s in samples[setup]])
         system = _median_text([s.system_ms_per_1k for s in samples[setup]])
-        lines.append(f"| {setup} | {ops:.0f} | {p99:.2f} | {cost} | {cpu} | {system} |")
+        loop = _median_text([s.loop_ms_per_1k for s in samples[setup]])
+        lines.append(f"| {setup} | {ops:.0f} | {p99:.2f} | {cost} | {cpu} | {system} | {loop} |")
     return "\n".join(lines)
 
 

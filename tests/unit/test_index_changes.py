@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from tablekeeper.engine.engine import dump_item
 from tablekeeper.engine.errors import DynamoDBError
-from tablekeeper.engine.indexes import check_index_keys, entry_key, index_changes, project
+from tablekeeper.engine.indexes import backfill_changes, check_index_keys, entry_key, index_changes, project
 from tablekeeper.engine.keys import KeyAttribute, KeySchema
 from tablekeeper.engine.references import reference
 from tablekeeper.engine.sizes import measure_entry
@@ -119,3 +119,12 @@ def test_a_write_whose_index_keys_were_checked_gets_the_same_entries(
         return  # a checked write never reaches index_changes with such an item
     assert list(index_changes(TABLE, KEY, old, new, checked=True)) == list(
         index_changes(TABLE, KEY, old, new))
+
+
+@settings(max_examples=200, deadline=None)
+@given(item=_items)
+def test_a_backfilled_entry_carries_the_size_storage_would_measure_it_by(item: dict[str, Any]) -> None:
+    for index in TABLE.indexes:
+        for space, _key, value, size in backfill_changes(TABLE, index, KEY, item):
+            assert value is not None
+            assert size == measure_entry(space, value)

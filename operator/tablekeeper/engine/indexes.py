@@ -103,29 +103,6 @@ class _Kept:
     index: IndexDefinition
     space: str
     names: frozenset[str] | None  # projected attributes; None for ALL
-    # The key attributes and the value type each must have (``index_key``), unpacked for the hot path.
-    hash_name: str
-    hash_type: type
-    range_name: str | None
-    range_type: type | None
-
-    @classmethod
-    def of(cls, index: IndexDefinition, table: TableDefinition) -> _Kept:
-        schema = index.key_schema
-        ranged = schema.range
-        return cls(
-            index, index_space(index.name), projected_names(index, table),
-            schema.hash.name, _KEY_TYPES[schema.hash.type],
-            None if ranged is None else ranged.name, None if ranged is None else _KEY_TYPES[ranged.type],
-        )
-
-    def entry_key(self, key: bytes, item: Item) -> bytes | None:
-        """``entry_key`` of this index."""
-        if type(item.get(self.hash_name, _ABSENT)) is not self.hash_type:
-            return None
-        if self.range_name is not None and type(item.get(self.range_name, _ABSENT)) is not self.range_type:
-            return None
-        return self.index.key_schema.encode(item) + key
 
 
 _kept: dict[int, tuple[TableDefinition, tuple[_Kept, ...]]] = {}
@@ -137,7 +114,9 @@ def _kept_indexes(table: TableDefinition) -> tuple[_Kept, ...]:
     found = _kept.get(id(table))
     if found is not None and found[0] is table:
         return found[1]
-    kept = tuple(_Kept.of(index, table) for index in maintained(table))
+    kept = tuple(
+        _Kept(index, index_space(index.name), projected_names(index, table)) for index in maintained(table)
+    )
     if len(_kept) >= 1024:
         _kept.clear()
     _kept[id(table)] = (table, kept)
@@ -151,8 +130,8 @@ def _changes_of(
     space, index, names = kept.space, kept.index, kept.names
     if new is not None and check:
         check_index_keys_of(index, new)
-    old_key = None if old is None else kept.entry_key(key, old)
-    new_key = None if new is None else kept.entry_key(key, new)
+    old_key = None if old is None else entry_key(index, key, old)
+    new_key = None if new is None else entry_key(index, key, new)
     if new_key is None:
         return [] if old_key is None else [(space, old_key, None, 0)]
     assert new is not None
